@@ -51,6 +51,12 @@ export type WatchEvent =
 export interface WatchOptions {
   /** Deliver every change with revision >= this, including past ones still kept. */
   fromRevision?: number;
+  /**
+   * Called if the watch ends on its own (the history it still needed was
+   * compacted away, or the server cancelled it); no events follow. List and
+   * watch again from the current revision to resynchronize.
+   */
+  onError?: (err: Error) => void;
 }
 
 export interface Watcher {

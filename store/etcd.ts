@@ -1,0 +1,259 @@
+// The etcd backend: the Store interface maps one to one onto etcd's model
+// (store-wide revisions, modRevision compares in transactions, watch from a
+// revision, leases). The work here is bounding every call in time and
+// translating etcd3's errors into StrandError codes.
+
+import fs from 'node:fs';
+import {
+  Etcd3, EtcdAuthenticationFailedError, EtcdLeaseInvalidError, EtcdPermissionDeniedError, GRPCUnauthenticatedError,
+  isRecoverableError, type IOptions, type IKeyValue, type Lease as EtcdLease, type Watcher as EtcdWatcher,
+  type PutBuilder, type IWatchResponse, type ICompare,
+} from 'etcd3';
+import { StrandError, isStrandError } from '../common/errors.js';
+import type {
+  DeleteOptions, KeyValue, Lease, PutOptions, Store, TxnCheck, TxnOp, TxnResult, WatchEvent, WatchOptions, Watcher,
+} from './types.js';
+import type { EtcdStoreConfig } from './url.js';
+import { checkKey, checkRevision, checkTtl, checkTxn, conflict, describeCheck } from './validate.js';
+
+/** Deadline of one unary call; a dead server fails in this time instead of hanging. */
+const CALL_MS = 3000;
+/** Bound on calls etcd3 runs as streams (lease keepalive, watch creation), which get no deadline. */
+const STREAM_MS = 5000;
+
+type FaultHandling = NonNullable<IOptions['faultHandling']>;
+type Policy = NonNullable<FaultHandling['global']>;
+
+/** A policy that runs the call once: we want errors, not etcd3's circuit breaker holding a host shut. */
+const once = { execute: (fn: (ctx: unknown) => unknown) => Promise.resolve().then(() => fn({ signal: new AbortController().signal, attempt: 0 })) } as unknown as Policy;
+
+/** Tries each host once (etcd3 picks the next host per attempt) when the error is a connection failure. */
+function failover(hosts: number): Policy {
+  return {
+    execute: async (fn: (ctx: unknown) => unknown) => {
+      let last: unknown;
+      for (let attempt = 0; attempt < hosts; attempt++) {
+        try {
+          return await fn({ signal: new AbortController().signal, attempt });
+        } catch (err) {
+          if (!(err instanceof Error) || !isRecoverableError(err)) throw err;
+          last = err;
+        }
+      }
+      throw last;
+    },
+  } as unknown as Policy;
+}
+
+function readTlsFile(path: string, what: string): Buffer {
+  try {
+    return fs.readFileSync(path);
+  } catch (err) {
+    throw new StrandError('invalid', `etcd store: cannot read ${what} file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export class EtcdStore implements Store {
+  private readonly watchers = new Set<EtcdWatcher>();
+
+  private constructor(readonly url: string, private readonly client: Etcd3) {}
+
+  static async open(config: EtcdStoreConfig, url: string): Promise<EtcdStore> {
+    const scheme = config.tls ? 'https' : 'http';
+    const options: IOptions = {
+      hosts: config.hosts.map((h) => `${scheme}://${h.host.includes(':') ? `[${h.host}]` : h.host}:${h.port}`),
+      dialTimeout: CALL_MS,
+      defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + CALL_MS }),
+      faultHandling: { host: () => once, global: failover(config.hosts.length) },
+    };
+    if (config.username !== undefined && config.password !== undefined) {
+      options.auth = { username: config.username, password: config.password, callOptions: { deadline: Date.now() + CALL_MS } };
+    }
+    if (config.tls) {
+      // grpc needs a root certificate buffer; without ca= use the system bundle.
+      const ca = config.tls.ca ? readTlsFile(config.tls.ca, 'CA') : readTlsFile('/etc/ssl/certs/ca-certificates.crt', 'system CA');
+      options.credentials = {
+        rootCertificate: ca,
+        ...(config.tls.cert ? { certChain: readTlsFile(config.tls.cert, 'certificate') } : {}),
+        ...(config.tls.key ? { privateKey: readTlsFile(config.tls.key, 'key') } : {}),
+      };
+    }
+    return new EtcdStore(url, new Etcd3(options));
+  }
+
+  /** Runs one etcd call, bounded in time, with its errors translated. */
+  private async call<T>(what: string, fn: () => Promise<T>, boundMs = STREAM_MS): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new StrandError('unavailable', `etcd ${this.url}: ${what} timed out after ${boundMs} ms; is etcd running?`)),
+        boundMs,
+      );
+    });
+    try {
+      return await Promise.race([fn(), timeout]);
+    } catch (err) {
+      throw this.translate(what, err);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private translate(what: string, err: unknown): StrandError {
+    if (isStrandError(err)) return err;
+    const msg = err instanceof Error ? err.message : String(err);
+    if (err instanceof EtcdLeaseInvalidError) return new StrandError('not-found', `etcd: ${what}: lease has expired or does not exist; grant a new one`, { cause: err });
+    if (err instanceof EtcdAuthenticationFailedError || err instanceof GRPCUnauthenticatedError || err instanceof EtcdPermissionDeniedError) {
+      return new StrandError('invalid', `etcd ${this.url}: ${what}: access denied (${msg}); check the user and password in the store URL`, { cause: err });
+    }
+    if ((err instanceof Error && isRecoverableError(err)) || /unavailable|deadline|no connection|ECONNREFUSED|connect/i.test(msg)) {
+      return new StrandError('unavailable', `etcd ${this.url}: ${what}: cannot reach the server (${msg}); retry when etcd is back`, { cause: err });
+    }
+    if (/compacted/.test(msg)) return new StrandError('invalid', `etcd: ${what}: ${msg}; list and watch from the current revision`, { cause: err });
+    return new StrandError('internal', `etcd ${this.url}: ${what}: ${msg}`, { cause: err });
+  }
+
+  private static toKeyValue(kv: IKeyValue): KeyValue {
+    const out: KeyValue = {
+      key: kv.key.toString('utf8'),
+      value: kv.value.toString('utf8'),
+      createRevision: Number(kv.create_revision),
+      modRevision: Number(kv.mod_revision),
+    };
+    if (kv.lease && kv.lease !== '0') out.lease = kv.lease;
+    return out;
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    checkKey(key);
+    const res = await this.call(`get "${key}"`, () => this.client.get(key).exec(), CALL_MS + 500);
+    const kv = res.kvs[0];
+    return kv && EtcdStore.toKeyValue(kv);
+  }
+
+  private putOp(key: string, value: string, lease?: string): PutBuilder {
+    const b = this.client.put(key).value(value);
+    return lease !== undefined ? b.lease(lease) : b;
+  }
+
+  async put(key: string, value: string, options: PutOptions = {}): Promise<number> {
+    checkKey(key);
+    checkRevision(options.expectRevision, `put "${key}": expectRevision`);
+    if (options.expectRevision === undefined) {
+      const res = await this.call(`put "${key}"`, () => this.putOp(key, value, options.lease).exec());
+      return Number(res.header.revision);
+    }
+    const expect = options.expectRevision;
+    const res = await this.call(`put "${key}"`, () =>
+      this.client.if(key, 'Mod', '==', expect).then(this.putOp(key, value, options.lease)).commit(),
+    );
+    if (!res.succeeded) throw conflict(`put "${key}": expected revision ${expect}`);
+    return Number(res.header.revision);
+  }
+
+  async delete(key: string, options: DeleteOptions = {}): Promise<boolean> {
+    checkKey(key);
+    checkRevision(options.expectRevision, `delete "${key}": expectRevision`);
+    if (options.expectRevision === undefined) {
+      const res = await this.call(`delete "${key}"`, () => this.client.delete().key(key).exec());
+      return Number(res.deleted) > 0;
+    }
+    const expect = options.expectRevision;
+    const res = await this.call(`delete "${key}"`, () =>
+      this.client.if(key, 'Mod', '==', expect).then(this.client.delete().key(key)).commit(),
+    );
+    if (!res.succeeded) throw conflict(`delete "${key}": expected revision ${expect}`);
+    return Number(res.responses[0]?.response_delete_range?.deleted ?? 0) > 0;
+  }
+
+  async list(prefix: string): Promise<KeyValue[]> {
+    const res = await this.call(`list "${prefix}"`, () => this.client.getAll().prefix(prefix).sort('Key', 'Ascend').exec());
+    return res.kvs.map(EtcdStore.toKeyValue);
+  }
+
+  async txn(checks: TxnCheck[], ops: TxnOp[]): Promise<TxnResult> {
+    checkTxn(checks, ops);
+    const res = await this.call('transaction', async () =>
+      this.client.kv.txn({
+        compare: checks.map(EtcdStore.compare),
+        success: await Promise.all(
+          ops.map((op) => (op.op === 'put' ? this.putOp(op.key, op.value, op.lease) : this.client.delete().key(op.key)).op()),
+        ),
+        failure: [],
+      }),
+    );
+    if (!res.succeeded) throw conflict(`transaction: one of ${checks.map(describeCheck).join(', ')} failed`);
+    return { revision: Number(res.header.revision) };
+  }
+
+  /** etcd compares a missing key as version 0 and modRevision 0. */
+  private static compare(c: TxnCheck): ICompare {
+    const key = Buffer.from(c.key, 'utf8');
+    if ('modRevision' in c) return { key, target: 'Mod', result: 'Equal', mod_revision: c.modRevision };
+    return { key, target: 'Version', result: 'absent' in c ? 'Equal' : 'Greater', version: 0 };
+  }
+
+  async revision(): Promise<number> {
+    const res = await this.call('revision', () => this.client.get('\0').exec(), CALL_MS + 500);
+    return Number(res.header.revision);
+  }
+
+  async watch(prefix: string, options: WatchOptions, onEvent: (event: WatchEvent) => void): Promise<Watcher> {
+    checkRevision(options.fromRevision, 'watch fromRevision');
+    const from = options.fromRevision ?? (await this.revision()) + 1;
+    const watcher = await this.call(`watch "${prefix}"`, () =>
+      this.client.watch().prefix(prefix).startRevision(String(Math.max(from, 1))).create(),
+    );
+    this.watchers.add(watcher);
+    watcher.on('data', (res: IWatchResponse) => {
+      for (const ev of res.events) {
+        const kv = ev.kv;
+        const event: WatchEvent =
+          ev.type === 'Delete'
+            ? { type: 'delete', key: kv.key.toString('utf8'), modRevision: Number(kv.mod_revision) }
+            : { type: 'put', kv: EtcdStore.toKeyValue(kv) };
+        try {
+          onEvent(event);
+        } catch (err) {
+          console.error(`strand store: watch callback for "${prefix}" threw:`, err);
+        }
+      }
+    });
+    // etcd3 reconnects and resumes on its own; errors after creation are
+    // cancellations (e.g. compaction) and end the watch.
+    watcher.on('error', (err) => console.error(`strand store: etcd watch on "${prefix}" ended:`, err.message));
+    return {
+      cancel: async () => {
+        if (!this.watchers.delete(watcher)) return;
+        await watcher.cancel().catch(() => undefined);
+      },
+    };
+  }
+
+  async grantLease(ttlSeconds: number): Promise<Lease> {
+    checkTtl(ttlSeconds);
+    const lease: EtcdLease = this.client.lease(ttlSeconds, { autoKeepAlive: false });
+    lease.on('lost', () => undefined); // reported through renew() instead
+    const id = await this.call('grant lease', () => lease.grant());
+    return {
+      id,
+      ttlSeconds,
+      renew: async () => {
+        await this.call(`renew lease ${id}`, () => lease.keepaliveOnce());
+      },
+      revoke: async () => {
+        try {
+          await this.call(`revoke lease ${id}`, () => this.client.leaseClient.leaseRevoke({ ID: id }));
+        } catch (err) {
+          if (!isStrandError(err, 'not-found')) throw err; // already expired: its keys are gone
+        }
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const w of this.watchers) await w.cancel().catch(() => undefined);
+    this.watchers.clear();
+    this.client.close();
+  }
+}

@@ -1,0 +1,309 @@
+// The Redis backend. All state changes run as Lua scripts (redis-scripts.ts),
+// sent by EVALSHA with an EVAL fallback when the server has not cached them
+// (first use, or after a restart). Commands fail fast while the server is
+// unreachable (no offline queue) so callers get 'unavailable', not a hang.
+
+import fs from 'node:fs';
+import { createHash } from 'node:crypto';
+import { Redis, type RedisOptions } from 'ioredis';
+import { StrandError, isStrandError } from '../common/errors.js';
+import type {
+  DeleteOptions, KeyValue, Lease, PutOptions, Store, TxnCheck, TxnOp, TxnResult, WatchEvent, WatchOptions, Watcher,
+} from './types.js';
+import type { RedisStoreConfig } from './url.js';
+import * as scripts from './redis-scripts.js';
+import { checkKey, checkRevision, checkTtl, checkTxn, conflict, describeCheck } from './validate.js';
+
+const COMMAND_MS = 3000;
+/** Events kept in the log stream for watchers that start from a past revision. */
+const LOG_LENGTH = 100000;
+const WATCH_BLOCK_MS = 1000;
+/** How often a store with watchers ends expired leases, so their deletes show up without other writes. */
+const SWEEP_MS = 500;
+const MAX_SEQ = '18446744073709551615';
+
+interface Script {
+  lua: string;
+  sha: string;
+}
+
+function script(lua: string): Script {
+  return { lua, sha: createHash('sha1').update(lua).digest('hex') };
+}
+
+const S = {
+  txn: script(scripts.TXN),
+  get: script(scripts.GET),
+  list: script(scripts.LIST),
+  revision: script(scripts.REVISION),
+  grant: script(scripts.GRANT),
+  renew: script(scripts.RENEW),
+  revoke: script(scripts.REVOKE),
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function readTlsFile(path: string, what: string): Buffer {
+  try {
+    return fs.readFileSync(path);
+  } catch (err) {
+    throw new StrandError('invalid', `redis store: cannot read ${what} file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export class RedisStore implements Store {
+  /** Stop functions of the live watches. */
+  private readonly watches = new Set<() => void>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    readonly url: string,
+    private readonly redis: Redis,
+    private readonly options: RedisOptions,
+    private readonly prefix: string,
+  ) {}
+
+  static async open(config: RedisStoreConfig, url: string): Promise<RedisStore> {
+    const options: RedisOptions = {
+      host: config.host,
+      port: config.port,
+      db: config.db,
+      ...(config.username !== undefined ? { username: config.username } : {}),
+      ...(config.password !== undefined ? { password: config.password } : {}),
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      connectTimeout: COMMAND_MS,
+      commandTimeout: COMMAND_MS,
+      // Keep reconnecting in the background; calls meanwhile fail at once.
+      retryStrategy: (times) => Math.min(100 * times, 1000),
+    };
+    if (config.tls) {
+      options.tls = {
+        servername: config.host,
+        ...(config.tls.ca ? { ca: readTlsFile(config.tls.ca, 'CA') } : {}),
+        ...(config.tls.cert ? { cert: readTlsFile(config.tls.cert, 'certificate') } : {}),
+        ...(config.tls.key ? { key: readTlsFile(config.tls.key, 'key') } : {}),
+      };
+    }
+    const redis = new Redis(options);
+    redis.on('error', () => undefined); // each call reports its own failure
+    const store = new RedisStore(url, redis, options, config.prefix);
+    try {
+      await store.bounded('connect', redis.connect());
+    } catch (err) {
+      redis.disconnect();
+      throw store.translate('connect', err);
+    }
+    return store;
+  }
+
+  private async bounded<T>(what: string, p: Promise<T>, ms = COMMAND_MS + 500): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        p,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new StrandError('unavailable', `redis ${this.url}: ${what} timed out; is redis running?`)), ms);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private translate(what: string, err: unknown): StrandError {
+    if (isStrandError(err)) return err;
+    const msg = err instanceof Error ? err.message : String(err);
+    if (/NOAUTH|WRONGPASS|invalid password|NOPERM/i.test(msg)) {
+      return new StrandError('invalid', `redis ${this.url}: ${what}: access denied (${msg}); check the password in the store URL`, { cause: err });
+    }
+    if (err instanceof Error && err.name === 'ReplyError' && !/^(LOADING|BUSY|MASTERDOWN|TRYAGAIN)/.test(msg)) {
+      return new StrandError('internal', `redis ${this.url}: ${what}: ${msg}`, { cause: err });
+    }
+    return new StrandError('unavailable', `redis ${this.url}: ${what}: cannot reach the server (${msg}); retry when redis is back`, { cause: err });
+  }
+
+  /** Runs a script by hash, loading it by EVAL when the server does not know it. */
+  private async run(what: string, s: Script, ...args: string[]): Promise<unknown> {
+    const argv = [this.prefix, String(LOG_LENGTH), ...args];
+    try {
+      try {
+        return await this.bounded(what, this.redis.evalsha(s.sha, 0, ...argv));
+      } catch (err) {
+        if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+        return await this.bounded(what, this.redis.eval(s.lua, 0, ...argv));
+      }
+    } catch (err) {
+      throw this.translate(what, err);
+    }
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    checkKey(key);
+    const r = (await this.run(`get "${key}"`, S.get, key)) as [string, string, string, string] | null;
+    if (!r) return undefined;
+    return RedisStore.toKeyValue(key, r[0], r[1], r[2], r[3]);
+  }
+
+  private static toKeyValue(key: string, value: string, create: string, mod: string, lease: string): KeyValue {
+    const kv: KeyValue = { key, value, createRevision: Number(create), modRevision: Number(mod) };
+    if (lease) kv.lease = lease;
+    return kv;
+  }
+
+  /** Runs the transaction script; returns the revision and the number of keys deleted. */
+  private async exec(what: string, checks: TxnCheck[], ops: TxnOp[]): Promise<{ revision: number; deleted: number }> {
+    const req = {
+      c: checks.map((c) => ('modRevision' in c ? [c.key, 'm', c.modRevision] : [c.key, 'absent' in c ? 'a' : 'p', 0])),
+      o: ops.map((o) => (o.op === 'put' ? ['p', o.key, o.value, o.lease ?? ''] : ['d', o.key])),
+    };
+    const r = (await this.run(what, S.txn, JSON.stringify(req))) as [string, number | string, number];
+    if (r[0] === 'conflict') throw conflict(`${what}: ${describeCheck(checks[Number(r[1]) - 1]!)}`);
+    if (r[0] === 'nolease') throw new StrandError('not-found', `${what}: lease ${r[1]} has expired or does not exist; grant a new one`);
+    return { revision: Number(r[1]), deleted: Number(r[2]) };
+  }
+
+  async put(key: string, value: string, options: PutOptions = {}): Promise<number> {
+    checkKey(key);
+    checkRevision(options.expectRevision, `put "${key}": expectRevision`);
+    const checks: TxnCheck[] = options.expectRevision === undefined ? [] : [{ key, modRevision: options.expectRevision }];
+    const op: TxnOp = options.lease !== undefined ? { op: 'put', key, value, lease: options.lease } : { op: 'put', key, value };
+    return (await this.exec(`put "${key}"`, checks, [op])).revision;
+  }
+
+  async delete(key: string, options: DeleteOptions = {}): Promise<boolean> {
+    checkKey(key);
+    checkRevision(options.expectRevision, `delete "${key}": expectRevision`);
+    const checks: TxnCheck[] = options.expectRevision === undefined ? [] : [{ key, modRevision: options.expectRevision }];
+    return (await this.exec(`delete "${key}"`, checks, [{ op: 'delete', key }])).deleted > 0;
+  }
+
+  async list(prefix: string): Promise<KeyValue[]> {
+    const r = (await this.run(`list "${prefix}"`, S.list, prefix)) as string[];
+    const out: KeyValue[] = [];
+    for (let i = 0; i + 4 < r.length; i += 5) out.push(RedisStore.toKeyValue(r[i]!, r[i + 1]!, r[i + 2]!, r[i + 3]!, r[i + 4]!));
+    return out;
+  }
+
+  async txn(checks: TxnCheck[], ops: TxnOp[]): Promise<TxnResult> {
+    checkTxn(checks, ops);
+    return { revision: (await this.exec('transaction', checks, ops)).revision };
+  }
+
+  async revision(): Promise<number> {
+    return Number(await this.run('revision', S.revision));
+  }
+
+  async watch(prefix: string, options: WatchOptions, onEvent: (event: WatchEvent) => void): Promise<Watcher> {
+    checkRevision(options.fromRevision, 'watch fromRevision');
+    const current = await this.revision();
+    const from = Math.max(options.fromRevision ?? current + 1, 1);
+    const logKey = `${this.prefix}log`;
+    if (from <= current) {
+      // Every revision logs at least one event, so history from `from` is
+      // complete exactly when the stream still holds its first one.
+      const first = (await this.bounded('watch', this.redis.xrange(logKey, `${from}-0`, '+', 'COUNT', 1)).catch((err) => {
+        throw this.translate('watch', err);
+      })) as Array<[string, string[]]>;
+      if (first[0]?.[0] !== `${from}-0`) {
+        throw new StrandError('invalid', `watch from revision ${from}: that history has been trimmed; list and watch from revision ${current + 1}`);
+      }
+    }
+    // Blocking reads need a connection of their own.
+    const conn = new Redis({ ...this.options, lazyConnect: true, commandTimeout: WATCH_BLOCK_MS + COMMAND_MS });
+    conn.on('error', () => undefined);
+    let active = true;
+    let lastId = `${from - 1}-${MAX_SEQ}`;
+    let lastRev = from - 1;
+    let lastSeq = -1;
+    const stop = (err?: Error) => {
+      if (!active) return;
+      active = false;
+      this.watches.delete(plainStop);
+      if (this.watches.size === 0) this.stopSweep();
+      conn.disconnect();
+      if (err) options.onError?.(err);
+    };
+    const plainStop = () => stop();
+    this.watches.add(plainStop);
+    this.startSweep();
+    const loop = async () => {
+      while (active) {
+        let res: Array<[string, Array<[string, string[]]>]> | null;
+        try {
+          if (conn.status === 'wait') await conn.connect();
+          res = (await conn.xread('COUNT', 1000, 'BLOCK', WATCH_BLOCK_MS, 'STREAMS', logKey, lastId)) as typeof res;
+        } catch {
+          // Server away: ioredis reconnects; resume from lastId when it is back.
+          if (active) await sleep(200);
+          continue;
+        }
+        for (const [id, fields] of res?.[0]?.[1] ?? []) {
+          if (!active) return;
+          const dash = id.indexOf('-');
+          const rev = Number(id.slice(0, dash));
+          const seq = Number(id.slice(dash + 1));
+          const contiguous = (rev === lastRev && seq === lastSeq + 1) || (rev === lastRev + 1 && seq === 0);
+          if (!contiguous) {
+            stop(new StrandError('invalid', `watch on "${prefix}" fell behind the trimmed event log at revision ${lastRev}; list and watch again`));
+            return;
+          }
+          lastId = id;
+          lastRev = rev;
+          lastSeq = seq;
+          const f: Record<string, string> = {};
+          for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
+          const key = f.k!;
+          if (!key.startsWith(prefix)) continue;
+          const event: WatchEvent =
+            f.t === 'd'
+              ? { type: 'delete', key, modRevision: rev }
+              : { type: 'put', kv: RedisStore.toKeyValue(key, f.v!, f.c!, String(rev), f.l ?? '') };
+          try {
+            onEvent(event);
+          } catch (err) {
+            console.error(`strand store: watch callback for "${prefix}" threw:`, err);
+          }
+        }
+      }
+    };
+    void loop();
+    return { cancel: async () => plainStop() };
+  }
+
+  private startSweep(): void {
+    if (this.sweepTimer) return;
+    this.sweepTimer = setInterval(() => {
+      this.revision().catch(() => undefined); // the script's purge is the sweep
+    }, SWEEP_MS);
+  }
+
+  private stopSweep(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+  }
+
+  async grantLease(ttlSeconds: number): Promise<Lease> {
+    checkTtl(ttlSeconds);
+    const id = String(await this.run('grant lease', S.grant, String(ttlSeconds)));
+    return {
+      id,
+      ttlSeconds,
+      renew: async () => {
+        if (Number(await this.run(`renew lease ${id}`, S.renew, id)) !== 1) {
+          throw new StrandError('not-found', `lease ${id} has expired; grant a new one and put its keys again`);
+        }
+      },
+      revoke: async () => {
+        await this.run(`revoke lease ${id}`, S.revoke, id);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const stop of [...this.watches]) stop();
+    this.stopSweep();
+    this.redis.disconnect();
+  }
+}
