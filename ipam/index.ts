@@ -240,7 +240,7 @@ export class Ipam {
       const { pool, state } = await this.readPool(poolId);
       const shape = shapeOf(pool);
       if (request.gateway && pool.gateway !== undefined) {
-        if (wanted !== undefined && wanted.value !== shape.reserved[0]) {
+        if (wanted !== undefined && formatIp(wanted) !== pool.gateway) {
           throw new StrandError('invalid', `pool ${poolId} has gateway ${pool.gateway}, not ${formatIp(wanted)}`);
         }
         return result(pool, parseIp(pool.gateway).value);

@@ -1,5 +1,5 @@
-// Shared test plumbing: a fresh local store in a temp dir, removed afterwards,
-// and a snapshot of every key so tests can show a failed call wrote nothing.
+// Shared test plumbing: a fresh store (a local one in a temp dir, or an empty
+// real etcd or Redis), removed afterwards, and a snapshot of every key so tests can show a failed call wrote nothing.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { openStore } from '../../store/index.js';
 import type { Store } from '../../store/types.js';
 import { isStrandError, type ErrorCode } from '../../common/errors.js';
+import { type TestServer, startEtcd, startRedis } from '../support/servers.js';
 
 export interface TempStore {
   store: Store;
@@ -58,3 +59,42 @@ export async function rejectsCleanly(store: Store, fn: () => Promise<unknown>, c
   assert.deepEqual(await dump(store), before, 'the store changed');
   assert.equal(await store.revision(), revBefore, 'the store revision moved');
 }
+
+/** A store backend the functional tests run on: one server per suite, an empty store per test. */
+export interface Backend {
+  name: string;
+  before(): Promise<void>;
+  after(): Promise<void>;
+  fresh(): Promise<TempStore>;
+}
+
+function serverBackend(name: string, start: () => Promise<TestServer>): Backend {
+  let server: TestServer | undefined;
+  return {
+    name,
+    async before() {
+      server = await start();
+    },
+    async after() {
+      await server?.stop();
+      server = undefined;
+    },
+    async fresh() {
+      const url = server!.url;
+      const store = await openStore(url);
+      try {
+        for (const kv of await store.list('')) await store.delete(kv.key);
+      } catch (err) {
+        await store.close();
+        throw err;
+      }
+      return { store, url, dir: '', cleanup: () => store.close() };
+    },
+  };
+}
+
+export const BACKENDS: Backend[] = [
+  { name: 'local store', before: async () => {}, after: async () => {}, fresh: tempLocalStore },
+  serverBackend('etcd', startEtcd),
+  serverBackend('redis', startRedis),
+];

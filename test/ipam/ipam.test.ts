@@ -1,16 +1,19 @@
 import assert from 'node:assert/strict';
 import { Ipam, type Owner } from '../../ipam/index.js';
 import type { Store } from '../../store/types.js';
-import { type TempStore, dump, rejectsCleanly, tempLocalStore } from './helpers.js';
+import { BACKENDS, type TempStore, dump, rejectsCleanly } from './helpers.js';
 
 const c = (containerId: string, ifName = 'eth0'): Owner => ({ containerId, ifName });
 
-describe('ipam (local store)', function () {
+for (const backend of BACKENDS) describe(`ipam (${backend.name})`, function () {
+  this.timeout(60_000);
   let t: TempStore;
   let ipam: Ipam;
 
+  before(() => backend.before());
+  after(() => backend.after());
   beforeEach(async () => {
-    t = await tempLocalStore();
+    t = await backend.fresh();
     ipam = new Ipam({ store: t.store, hostId: 'h1' });
   });
   afterEach(async () => {
