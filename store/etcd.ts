@@ -200,9 +200,15 @@ export class EtcdStore implements Store {
 
   async watch(prefix: string, options: WatchOptions, onEvent: (event: WatchEvent) => void): Promise<Watcher> {
     checkRevision(options.fromRevision, 'watch fromRevision');
-    const from = options.fromRevision ?? (await this.revision()) + 1;
+    const current = await this.revision();
+    const from = Math.max(options.fromRevision ?? current + 1, 1);
+    if (from <= current) {
+      // etcd would accept the watch and cancel it a moment later; a read at
+      // that revision fails the same way (compacted), but up front.
+      await this.call(`watch "${prefix}"`, () => this.client.get('\0').revision(from).exec(), CALL_MS + 500);
+    }
     const watcher = await this.call(`watch "${prefix}"`, () =>
-      this.client.watch().prefix(prefix).startRevision(String(Math.max(from, 1))).create(),
+      this.client.watch().prefix(prefix).startRevision(String(from)).create(),
     );
     this.watchers.add(watcher);
     watcher.on('data', (res: IWatchResponse) => {
@@ -221,7 +227,11 @@ export class EtcdStore implements Store {
     });
     // etcd3 reconnects and resumes on its own; errors after creation are
     // cancellations (e.g. compaction) and end the watch.
-    watcher.on('error', (err) => console.error(`strand store: etcd watch on "${prefix}" ended:`, err.message));
+    watcher.on('error', (err) => {
+      this.watchers.delete(watcher);
+      if (options.onError) options.onError(this.translate(`watch "${prefix}"`, err));
+      else console.error(`strand store: etcd watch on "${prefix}" ended:`, err.message);
+    });
     return {
       cancel: async () => {
         if (!this.watchers.delete(watcher)) return;

@@ -25,6 +25,7 @@ after(() => {
 
 for (const [label, query] of [['local', ''], ['local, compacting every 1 KiB', '?compactBytes=1024']] as const) {
   storeConformance(label, {
+    server: false,
     setup: async () => {
       const url = `local://${tmpDir()}/store${query}`;
       return { url, open: () => openStore(url) };
