@@ -14,9 +14,9 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { KeyValue, Store, TxnOp } from '../store/types.js';
 import { StrandError, isStrandError } from '../common/errors.js';
-import { type Cidr, contains, formatCidr, formatIp, ipFromHex, ipHex, overlaps, parseCidr, parseIp, size } from './cidr.js';
+import { type Cidr, contains, formatCidr, formatIp, ipFromHex, ipHex, overlaps, parseCidr, parseIp } from './cidr.js';
 import { Keys, checkHostId, spacePrefix } from './keys.js';
-import { type PoolShape, blockOf, capacity, firstFreeFrom, isUnusable, nextCandidate } from './range.js';
+import { type PoolShape, blockOf, capacity, firstFreeFrom, inRange, isUnusable, nextCandidate } from './range.js';
 import { withRetry } from './retry.js';
 import { DOCKER_GLOBAL_DEFAULTS, DOCKER_LOCAL_DEFAULTS, type DefaultPool, type ParsedDefault, describeDefaults, parseDefaults, pickDefault } from './select.js';
 import type { AddressSpace, Allocation, Owner, Pool, PoolState } from './types.js';
@@ -151,6 +151,8 @@ export class Ipam {
         createdBy: this.hostId,
       };
       if (req.ipRange) pool.ipRange = formatCidr(req.ipRange);
+      if (req.rangeStart !== undefined) pool.rangeStart = formatIp({ family: subnet.family, value: req.rangeStart });
+      if (req.rangeEnd !== undefined) pool.rangeEnd = formatIp({ family: subnet.family, value: req.rangeEnd });
       if (req.gateway !== undefined) pool.gateway = formatIp({ family: subnet.family, value: req.gateway });
       const state: PoolState = { cursor: '', allocated: 0, inRange: 0 };
       const next: Registry = { pools: { ...registry.pools, [pool.id]: pool } };
@@ -258,7 +260,7 @@ export class Ipam {
       }
       const cap = capacity(shape);
       if (BigInt(state.state.inRange) >= cap) {
-        throw new StrandError('exhausted', `pool ${poolId} (${pool.ipRange ?? pool.subnet}) is exhausted: all ${cap} addresses are allocated`);
+        throw new StrandError('exhausted', `pool ${poolId} (${describeRange(pool)}) is exhausted: all ${cap} addresses are allocated`);
       }
       const cursor = state.state.cursor === '' ? undefined : ipFromHex(state.state.cursor).value;
       let candidate = nextCandidate(shape, cursor);
@@ -412,8 +414,8 @@ export class Ipam {
     }
     const reserved = this.reservedName(pool, v, family);
     if (reserved) throw new StrandError('exists', `address ${text} is ${reserved} of pool ${pool.id}, reserved`);
-    if (strictRange && shape.range && !contains(shape.range, { family: family as 4 | 6, value: v })) {
-      throw new StrandError('invalid', `address ${text} is outside the ip range ${pool.ipRange} of pool ${pool.id}`);
+    if (strictRange && !inRange(shape, v)) {
+      throw new StrandError('invalid', `address ${text} is outside the ip range ${describeRange(pool)} of pool ${pool.id}`);
     }
   }
 
@@ -431,11 +433,10 @@ export class Ipam {
     const keys = this.keys[space];
     const ip = { family: shape.subnet.family, value: v };
     const hex = ipHex(ip);
-    const inRange = shape.range === undefined || contains(shape.range, ip);
     const state: PoolState = {
       cursor: moveCursor ? hex : read.state.cursor,
       allocated: read.state.allocated + 1,
-      inRange: read.state.inRange + (inRange ? 1 : 0),
+      inRange: read.state.inRange + (inRange(shape, v) ? 1 : 0),
     };
     const alloc: Allocation = { poolId: pool.id, address: formatIp(ip), owner, host: this.hostId };
     if (gateway) alloc.gateway = true;
@@ -458,11 +459,10 @@ export class Ipam {
     const a = JSON.parse(kv.value) as Allocation;
     const hex = kv.key.slice(keys.addrs(pool.id).length);
     const shape = shapeOf(pool);
-    const inRange = shape.range === undefined || contains(shape.range, ipFromHex(hex));
     const state: PoolState = {
       cursor: read.state.cursor,
       allocated: read.state.allocated - 1,
-      inRange: read.state.inRange - (inRange ? 1 : 0),
+      inRange: read.state.inRange - (inRange(shape, ipFromHex(hex).value) ? 1 : 0),
     };
     const ops: TxnOp[] = [
       { op: 'delete', key: kv.key },
@@ -503,14 +503,13 @@ export class Ipam {
   // Next free candidate after `taken` (itself taken), listing one aligned
   // block of the address keys at a time; wraps around the range.
   private async findFree(space: AddressSpace, poolId: string, shape: PoolShape, taken: bigint): Promise<bigint> {
-    const range = shape.range ?? shape.subnet;
     const keys = this.keys[space];
     let v = nextCandidate(shape, taken);
     // Enough blocks to go round the range once, plus the partial first one.
-    const maxBlocks = (size(range) >> BigInt(BLOCK_BITS)) + 2n;
+    const maxBlocks = ((shape.last - shape.first + 1n) >> BigInt(BLOCK_BITS)) + 2n;
     for (let i = 0n; i <= maxBlocks; i++) {
       const block = blockOf(shape, v, BLOCK_BITS);
-      const prefixHex = ipHex({ family: range.family, value: block.start }).slice(0, -BLOCK_BITS / 4);
+      const prefixHex = ipHex({ family: shape.subnet.family, value: block.start }).slice(0, -BLOCK_BITS / 4);
       const listed = await this.store.list(keys.addrs(poolId) + prefixHex);
       const held = new Set(listed.map((kv) => ipFromHex(kv.key.slice(keys.addrs(poolId).length)).value));
       const free = firstFreeFrom(shape, v, block.end, held);
@@ -519,6 +518,14 @@ export class Ipam {
     }
     throw new StrandError('exhausted', `pool ${poolId} has no free address left`);
   }
+}
+
+/** "10.0.0.128/25", "10.0.0.10-10.0.0.20" or the subnet. */
+function describeRange(pool: Pool): string {
+  if (pool.ipRange !== undefined) return pool.ipRange;
+  if (pool.rangeStart === undefined && pool.rangeEnd === undefined) return pool.subnet;
+  const { subnet, first, last } = shapeOf(pool);
+  return `${formatIp({ family: subnet.family, value: first })}-${formatIp({ family: subnet.family, value: last })}`;
 }
 
 function sameOwner(a: Owner, b: Owner): boolean {

@@ -1,14 +1,24 @@
 // Allocation arithmetic for one pool, free of any store: which addresses the
 // allocator may hand out, how many there are, and the order it tries them in
 // (after the cursor, wrapping, as CNI host-local's last-reserved IP does).
-import { type Cidr, type Ip, lastOf, size } from './cidr.js';
+import { type Cidr, type Ip, lastOf } from './cidr.js';
 
 export interface PoolShape {
   subnet: Cidr;
-  /** The sub-range next-free allocation draws from; the whole subnet if absent. */
-  range?: Cidr;
+  /** Inclusive bounds of the range next-free allocation draws from (the subnet, a Docker --ip-range CIDR, or CNI rangeStart-rangeEnd). */
+  first: bigint;
+  last: bigint;
   /** Reserved addresses (gateway, auxiliary addresses) as values. */
   reserved: readonly bigint[];
+}
+
+/** The shape of a subnet with an optional sub-range; the range must lie in the subnet. */
+export function makeShape(subnet: Cidr, range: { first: bigint; last: bigint } | undefined, reserved: readonly bigint[]): PoolShape {
+  return { subnet, first: range?.first ?? subnet.base, last: range?.last ?? lastOf(subnet), reserved };
+}
+
+export function inRange(shape: PoolShape, v: bigint): boolean {
+  return v >= shape.first && v <= shape.last;
 }
 
 /** Network and broadcast addresses are never handed out, except on IPv4 /31-/32 (RFC 3021) and IPv6 /127-/128, where every address is a host. IPv6 has no broadcast, but its network address is the subnet-router anycast address. */
@@ -21,19 +31,17 @@ export function isUnusable(subnet: Cidr, v: bigint): boolean {
 
 /** Whether next-free allocation may hand out `v` (ignoring whether it is taken). */
 export function isCandidate(shape: PoolShape, v: bigint): boolean {
-  const r = shape.range ?? shape.subnet;
-  return v >= r.base && v <= lastOf(r) && !isUnusable(shape.subnet, v) && !shape.reserved.includes(v);
+  return inRange(shape, v) && !isUnusable(shape.subnet, v) && !shape.reserved.includes(v);
 }
 
 /** How many addresses next-free allocation can hand out in total. */
 export function capacity(shape: PoolShape): bigint {
-  const r = shape.range ?? shape.subnet;
-  let n = size(r);
+  let n = shape.last - shape.first + 1n;
   const excluded = new Set<bigint>(shape.reserved);
   excluded.add(shape.subnet.base);
   excluded.add(lastOf(shape.subnet));
   for (const v of excluded) {
-    if (v >= r.base && v <= lastOf(r) && (isUnusable(shape.subnet, v) || shape.reserved.includes(v))) n--;
+    if (inRange(shape, v) && (isUnusable(shape.subnet, v) || shape.reserved.includes(v))) n--;
   }
   return n;
 }
@@ -45,9 +53,7 @@ export function capacity(shape: PoolShape): bigint {
  * addresses, of which there are only a handful, so this is O(reserved).
  */
 export function nextCandidate(shape: PoolShape, from: bigint | undefined): bigint {
-  const r = shape.range ?? shape.subnet;
-  const first = r.base;
-  const last = lastOf(r);
+  const { first, last } = shape;
   let v = from === undefined || from < first || from >= last ? first : from + 1n;
   // At most reserved+2 addresses can be skipped in a row before a candidate
   // turns up; the bound guards against a range with no candidate at all.
@@ -60,11 +66,10 @@ export function nextCandidate(shape: PoolShape, from: bigint | undefined): bigin
 
 /** Inclusive bounds of the aligned block of 2^blockBits addresses holding `v`, clipped to the range. */
 export function blockOf(shape: PoolShape, v: bigint, blockBits: number): { start: bigint; end: bigint } {
-  const r = shape.range ?? shape.subnet;
   const mask = (1n << BigInt(blockBits)) - 1n;
   const start = v & ~mask;
   const end = start | mask;
-  return { start: start < r.base ? r.base : start, end: end > lastOf(r) ? lastOf(r) : end };
+  return { start: start < shape.first ? shape.first : start, end: end > shape.last ? shape.last : end };
 }
 
 /** The first candidate at or after `v`, up to `end`, that is not in `taken`; undefined when all are taken. */

@@ -23,8 +23,11 @@ export interface Pool {
   space: AddressSpace;
   /** Canonical CIDR. */
   subnet: string;
-  /** Canonical CIDR inside subnet that next-free allocation draws from. */
+  /** Canonical CIDR inside subnet that next-free allocation draws from (Docker --ip-range). */
   ipRange?: string;
+  /** Or its first and last address (CNI host-local rangeStart/rangeEnd); a missing one is the subnet's edge. */
+  rangeStart?: string;
+  rangeEnd?: string;
   /** Reserved gateway address, if one was given or requested with the pool. */
   gateway?: string;
   /** Reserved auxiliary addresses, name → address (Docker's --aux-address). */

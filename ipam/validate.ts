@@ -1,8 +1,8 @@
 // Checking a pool request and an owner before anything touches the store, so
 // bad input fails with a message naming the bad value and writes nothing.
 import { StrandError } from '../common/errors.js';
-import { type Cidr, contains, containsCidr, formatCidr, formatIp, parseCidr, parseIp } from './cidr.js';
-import { type PoolShape, isUnusable } from './range.js';
+import { type Cidr, contains, containsCidr, formatCidr, formatIp, lastOf, parseCidr, parseIp } from './cidr.js';
+import { type PoolShape, isUnusable, makeShape } from './range.js';
 import type { AddressSpace, Owner, Pool } from './types.js';
 
 /** What a caller asks for when creating a pool (Docker RequestPool, CNI host-local ranges). */
@@ -13,8 +13,11 @@ export interface PoolRequest {
   subnet?: string;
   /** With no subnet: pick an IPv6 default pool. */
   v6?: boolean;
-  /** Sub-range inside the subnet that next-free allocation draws from (Docker --ip-range). */
+  /** Sub-range inside the subnet that next-free allocation draws from, as a CIDR (Docker --ip-range). */
   ipRange?: string;
+  /** Or as first and last address, both inside the subnet (CNI host-local rangeStart/rangeEnd; either may be left out). */
+  rangeStart?: string;
+  rangeEnd?: string;
   /** Gateway to reserve; must lie inside the subnet. */
   gateway?: string;
   /** Auxiliary addresses to reserve, name → address (Docker --aux-address). */
@@ -29,6 +32,8 @@ export interface CheckedRequest {
   subnet?: Cidr;
   family: 4 | 6;
   ipRange?: Cidr;
+  rangeStart?: bigint;
+  rangeEnd?: bigint;
   gateway?: bigint;
   aux: [string, bigint][];
   options: Record<string, string>;
@@ -59,7 +64,7 @@ export function checkPoolRequest(req: PoolRequest): CheckedRequest {
   const auxIn = stringRecord(req.auxAddresses, 'auxiliary addresses');
   if (req.subnet === undefined) {
     // Without a subnet there is nothing to check these against (Docker refuses them too).
-    if (req.ipRange !== undefined || req.gateway !== undefined || Object.keys(auxIn).length > 0) {
+    if (req.ipRange !== undefined || req.rangeStart !== undefined || req.rangeEnd !== undefined || req.gateway !== undefined || Object.keys(auxIn).length > 0) {
       throw invalid('an ip range, gateway or auxiliary addresses need an explicit subnet');
     }
     return { space, family: req.v6 ? 6 : 4, aux: [], options };
@@ -73,6 +78,18 @@ export function checkPoolRequest(req: PoolRequest): CheckedRequest {
   if (req.ipRange !== undefined) {
     ipRange = parseCidr(req.ipRange, { what: 'ip range' });
     if (!containsCidr(subnet, ipRange)) throw invalid(`ip range ${formatCidr(ipRange)} is outside subnet ${sub}`);
+    if (req.rangeStart !== undefined || req.rangeEnd !== undefined) throw invalid('give an ip range either as a CIDR or as rangeStart/rangeEnd, not both');
+  }
+  const bound = (text: string | undefined, what: string): bigint | undefined => {
+    if (text === undefined) return undefined;
+    const ip = parseIp(text, what);
+    if (!contains(subnet, ip)) throw invalid(`${what} ${formatIp(ip)} is outside subnet ${sub}`);
+    return ip.value;
+  };
+  const rangeStart = bound(req.rangeStart, 'range start');
+  const rangeEnd = bound(req.rangeEnd, 'range end');
+  if (rangeStart !== undefined && rangeEnd !== undefined && rangeStart > rangeEnd) {
+    throw invalid(`range start ${req.rangeStart} is after range end ${req.rangeEnd}`);
   }
   // A reserved address must be a host address of the subnet.
   const inside = (text: string, what: string): bigint => {
@@ -94,7 +111,7 @@ export function checkPoolRequest(req: PoolRequest): CheckedRequest {
     if (dup) throw invalid(`auxiliary addresses ${JSON.stringify(dup[0])} and ${JSON.stringify(name)} are both ${text}`);
     aux.push([name, v]);
   }
-  return { space, subnet, family: subnet.family, ipRange, gateway, aux, options };
+  return { space, subnet, family: subnet.family, ipRange, rangeStart, rangeEnd, gateway, aux, options };
 }
 
 /** The allocation shape of a stored pool. */
@@ -103,7 +120,22 @@ export function shapeOf(pool: Pool): PoolShape {
   const reserved: bigint[] = [];
   if (pool.gateway !== undefined) reserved.push(parseIp(pool.gateway).value);
   for (const a of Object.values(pool.auxAddresses)) reserved.push(parseIp(a).value);
-  return { subnet, range: pool.ipRange === undefined ? undefined : parseCidr(pool.ipRange), reserved };
+  const bounds = poolRange(pool);
+  return makeShape(subnet, bounds, reserved);
+}
+
+/** The bounds a pool's ipRange or rangeStart/rangeEnd give, if any. */
+function poolRange(pool: Pool): { first: bigint; last: bigint } | undefined {
+  if (pool.ipRange !== undefined) {
+    const r = parseCidr(pool.ipRange);
+    return { first: r.base, last: lastOf(r) };
+  }
+  if (pool.rangeStart === undefined && pool.rangeEnd === undefined) return undefined;
+  const subnet = parseCidr(pool.subnet);
+  return {
+    first: pool.rangeStart === undefined ? subnet.base : parseIp(pool.rangeStart).value,
+    last: pool.rangeEnd === undefined ? lastOf(subnet) : parseIp(pool.rangeEnd).value,
+  };
 }
 
 export function checkOwner(owner: unknown): Owner {

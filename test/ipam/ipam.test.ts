@@ -86,6 +86,9 @@ for (const backend of BACKENDS) describe(`ipam (${backend.name})`, function () {
         [{ subnet: '10.0.0.0/24', auxAddresses: { a: '10.0.9.9' } }, /auxiliary address "a" 10\.0\.9\.9 is outside subnet/],
         [{ subnet: '10.0.0.0/24', gateway: '10.0.0.1', auxAddresses: { a: '10.0.0.1' } }, /auxiliary address "a" 10\.0\.0\.1 is the gateway/],
         [{ subnet: '10.0.0.0/24', v6: true }, /is IPv4 but IPv6 was requested/],
+        [{ subnet: '10.0.0.0/24', rangeStart: '10.0.1.5' }, /range start 10\.0\.1\.5 is outside subnet 10\.0\.0\.0\/24/],
+        [{ subnet: '10.0.0.0/24', rangeStart: '10.0.0.50', rangeEnd: '10.0.0.40' }, /range start 10\.0\.0\.50 is after range end 10\.0\.0\.40/],
+        [{ subnet: '10.0.0.0/24', ipRange: '10.0.0.0/25', rangeEnd: '10.0.0.40' }, /either as a CIDR or as rangeStart\/rangeEnd/],
         [{ gateway: '10.0.0.1' }, /need an explicit subnet/],
         [{ subnet: '10.0.0.0/24', space: 'galactic' as 'global' }, /invalid address space "galactic"/],
       ];
@@ -169,6 +172,20 @@ for (const backend of BACKENDS) describe(`ipam (${backend.name})`, function () {
       for (const x of ['b', 'd', 'e']) await ipam.requestAddress(p.id, { owner: c(x) });
       await rejectsCleanly(t.store, () => ipam.requestAddress(p.id, { owner: c('f') }), 'exhausted', /10\.7\.0\.128\/30\) is exhausted: all 4/);
       assert.deepEqual(await ipam.usage(p.id), { allocated: 5, inRange: 4, capacity: 4n });
+    });
+
+    it('allocates between CNI-style rangeStart and rangeEnd', async () => {
+      const p = await ipam.requestPool({ subnet: '10.15.0.0/16', rangeStart: '10.15.1.253', rangeEnd: '10.15.2.1', gateway: '10.15.2.0' });
+      assert.deepEqual([p.rangeStart, p.rangeEnd], ['10.15.1.253', '10.15.2.1']);
+      const got = [];
+      for (let i = 0; i < 4; i++) got.push((await ipam.requestAddress(p.id, { owner: c(`r${i}`) })).address);
+      assert.deepEqual(got, ['10.15.1.253', '10.15.1.254', '10.15.1.255', '10.15.2.1']);
+      await rejectsCleanly(t.store, () => ipam.requestAddress(p.id, { owner: c('x') }), 'exhausted', /\(10\.15\.1\.253-10\.15\.2\.1\) is exhausted: all 4/);
+      await rejectsCleanly(t.store, () => ipam.requestAddress(p.id, { owner: c('x'), address: '10.15.0.9', strictRange: true }), 'invalid', /outside the ip range 10\.15\.1\.253-10\.15\.2\.1/);
+      // Only a start: the range runs to the subnet's end.
+      const q = await ipam.requestPool({ subnet: '10.16.0.0/30', rangeStart: '10.16.0.2' });
+      assert.equal((await ipam.requestAddress(q.id, { owner: c('q') })).address, '10.16.0.2');
+      await assert.rejects(ipam.requestAddress(q.id, { owner: c('q2') }), { code: 'exhausted' });
     });
 
     it('gives a requested address or says why not, writing nothing on refusal', async () => {

@@ -1,13 +1,20 @@
 import assert from 'node:assert/strict';
-import { parseCidr, parseIp } from '../../ipam/cidr.js';
-import { type PoolShape, blockOf, capacity, firstFreeFrom, isCandidate, isUnusable, nextCandidate } from '../../ipam/range.js';
+import { lastOf, parseCidr, parseIp } from '../../ipam/cidr.js';
+import { type PoolShape, blockOf, capacity, firstFreeFrom, isCandidate, isUnusable, makeShape, nextCandidate } from '../../ipam/range.js';
 
 const ip = (s: string) => parseIp(s).value;
-const shape = (subnet: string, extra: { range?: string; reserved?: string[] } = {}): PoolShape => ({
-  subnet: parseCidr(subnet),
-  range: extra.range === undefined ? undefined : parseCidr(extra.range),
-  reserved: (extra.reserved ?? []).map(ip),
-});
+// A range is a CIDR ("10.0.0.128/25") or first-last ("10.0.0.10-10.0.0.20").
+const shape = (subnet: string, extra: { range?: string; reserved?: string[] } = {}): PoolShape => {
+  let bounds: { first: bigint; last: bigint } | undefined;
+  if (extra.range?.includes('/')) {
+    const r = parseCidr(extra.range);
+    bounds = { first: r.base, last: lastOf(r) };
+  } else if (extra.range) {
+    const [a, b] = extra.range.split('-') as [string, string];
+    bounds = { first: ip(a), last: ip(b) };
+  }
+  return makeShape(parseCidr(subnet), bounds, (extra.reserved ?? []).map(ip));
+};
 
 // Walks next-free order n times from the start, as an allocator with nothing released would.
 function order(s: PoolShape, n: number): bigint[] {
@@ -57,6 +64,10 @@ describe('ipam/range', () => {
     const s = shape('10.0.0.0/24', { range: '10.0.0.252/30' });
     assert.deepEqual(order(s, 5), ['10.0.0.252', '10.0.0.253', '10.0.0.254', '10.0.0.252', '10.0.0.253'].map(ip));
     assert.ok(!isCandidate(s, ip('10.0.0.2')));
+    // Unaligned bounds, as CNI host-local's rangeStart/rangeEnd.
+    const u = shape('10.0.0.0/16', { range: '10.0.1.250-10.0.2.3', reserved: ['10.0.2.0'] });
+    assert.equal(capacity(u), 9n);
+    assert.deepEqual(order(u, 10).map(String), [506n, 507n, 508n, 509n, 510n, 511n, 513n, 514n, 515n, 506n].map((x) => String(ip('10.0.0.0') + x)));
   });
 
   it('works the same on an IPv6 /48 without enumerating it', () => {
