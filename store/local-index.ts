@@ -5,6 +5,7 @@
 import { StrandError } from '../common/errors.js';
 import type { KeyValue, WatchEvent } from './types.js';
 import type { ChangeRecord, LogEvent, LogOp, SnapshotRecord } from './local-log.js';
+import { SortedKeys } from './sorted-keys.js';
 
 export interface Entry {
   value: string;
@@ -34,6 +35,8 @@ export class LocalIndex {
   /** History is complete for revisions above this one. */
   histBase = 0;
   readonly kv = new Map<string, Entry>();
+  /** The keys of `kv` in order, for prefix listing. */
+  keys = new SortedKeys();
   readonly leases = new Map<string, LeaseInfo>();
   history: HistoryEntry[] = [];
 
@@ -46,6 +49,7 @@ export class LocalIndex {
       ix.kv.set(key, { value, create, mod, ...(lease ? { lease } : {}) });
       if (lease) ix.leases.get(lease)?.keys.add(key);
     }
+    ix.keys = SortedKeys.from(ix.kv.keys());
     ix.history = s.h.map(([rev, events]) => ({
       rev,
       events: events.map((ev): WatchEvent =>
@@ -67,6 +71,16 @@ export class LocalIndex {
   get(key: string, now: number): Entry | undefined {
     const e = this.kv.get(key);
     return e && this.visible(e, now) ? e : undefined;
+  }
+
+  /** Readable keys under a prefix, sorted. */
+  list(prefix: string, now: number): KeyValue[] {
+    const out: KeyValue[] = [];
+    for (const key of this.keys.withPrefix(prefix)) {
+      const e = this.kv.get(key)!;
+      if (this.visible(e, now)) out.push(toKeyValue(key, e));
+    }
+    return out;
   }
 
   liveLease(id: string, now: number): LeaseInfo | undefined {
@@ -115,11 +129,13 @@ export class LocalIndex {
         if (op.length === 1) {
           if (!prev) continue;
           this.kv.delete(key);
+          this.keys.delete(key);
           events.push({ type: 'delete', key, modRevision: rev });
         } else {
           const lease = op[2];
           const entry: Entry = { value: op[1], create: prev ? prev.create : rev, mod: rev, ...(lease ? { lease } : {}) };
           this.kv.set(key, entry);
+          if (!prev) this.keys.add(key);
           if (lease) this.leases.get(lease)?.keys.add(key);
           events.push({ type: 'put', kv: toKeyValue(key, entry) });
         }

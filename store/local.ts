@@ -320,12 +320,7 @@ export class LocalStore implements Store {
 
   async list(prefix: string): Promise<KeyValue[]> {
     this.catchUp();
-    const now = Date.now();
-    const out: KeyValue[] = [];
-    for (const [key, e] of this.index.kv) {
-      if (key.startsWith(prefix) && this.index.visible(e, now)) out.push(toKeyValue(key, e));
-    }
-    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    return this.index.list(prefix, Date.now());
   }
 
   async txn(checks: TxnCheck[], ops: TxnOp[]): Promise<TxnResult> {
