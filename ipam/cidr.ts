@@ -86,7 +86,7 @@ export function parseIp(s: string, what = 'IP address'): Ip {
   return { family: s.includes(':') ? 6 : 4, value: r };
 }
 
-/** Parses `addr/prefix`. Host bits set is an error (as Docker since moby#45759 and CNI host-local) unless `lenient`, which masks them off (for kernel routes and interface addresses). */
+/** Parses `addr/prefix`. Host bits set is an error (as in Docker since moby#45759) unless `lenient`, which masks them off (for kernel routes and interface addresses). */
 export function parseCidr(s: string, options: { lenient?: boolean; what?: string } = {}): Cidr {
   const what = options.what ?? 'CIDR';
   if (typeof s !== 'string') throw bad(what, String(s), 'not a string');
