@@ -87,13 +87,17 @@ export class RedisStore implements Store {
       };
     }
     const redis = new Redis(options);
-    redis.on('error', () => undefined); // each call reports its own failure
+    // Each call reports its own failure; but a refused password only shows
+    // up here, while connect() itself just says the connection closed.
+    let lastError: unknown;
+    redis.on('error', (err) => (lastError = err));
     const store = new RedisStore(url, redis, options, config.prefix);
     try {
       await store.bounded('connect', redis.connect());
     } catch (err) {
       redis.disconnect();
-      throw store.translate('connect', err);
+      const auth = lastError instanceof Error && /NOAUTH|WRONGPASS|invalid password|NOPERM/i.test(lastError.message);
+      throw store.translate('connect', auth ? lastError : err);
     }
     return store;
   }

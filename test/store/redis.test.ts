@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { isStrandError } from '../../common/errors.js';
 import { openStore } from '../../store/index.js';
 import { startRedis, type TestServer } from '../support/servers.js';
+import type { Store } from '../../store/types.js';
 import { storeConformance } from './conformance.js';
 
 describe('redis backend', function () {
@@ -74,6 +75,40 @@ describe('redis backend', function () {
       } finally {
         raw.disconnect();
         await store.close();
+      }
+    });
+  });
+
+  describe('redis with a password', () => {
+    let secured: TestServer | undefined;
+    const stores: Store[] = [];
+    before(async function () {
+      this.timeout(60000);
+      secured = await startRedis({ persist: false, password: 's3cret/pw' });
+    });
+    after(async () => {
+      for (const s of stores) await s.close();
+      await secured?.stop();
+    });
+
+    it('connects with the password from the URL and refuses a wrong or missing one', async () => {
+      const server = secured!;
+      assert.match(server.url, /^redis:\/\/:s3cret%2Fpw@/);
+      const good = await openStore(server.url);
+      stores.push(good);
+      assert.equal(good.url, `redis://:***@127.0.0.1:${server.port}`, 'no password in store.url');
+      await good.put('k', 'v');
+      assert.equal((await good.get('k'))!.value, 'v');
+      for (const url of [`redis://:wrong@127.0.0.1:${server.port}`, `redis://127.0.0.1:${server.port}`]) {
+        await assert.rejects(
+          (async () => {
+            const s = await openStore(url);
+            stores.push(s);
+            await s.get('k');
+          })(),
+          (err: unknown) => isStrandError(err, 'invalid') && !String((err as Error).message).includes('s3cret'),
+          url,
+        );
       }
     });
   });

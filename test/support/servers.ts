@@ -123,8 +123,8 @@ async function startServer(spec: Spec, port: number, url: string): Promise<TestS
   return server;
 }
 
-/** Sends one inline Redis command and resolves with the first reply line. */
-function redisPing(port: number): Promise<boolean> {
+/** Sends PING and resolves whether the reply starts with `expect`. */
+function redisReply(port: number, expect: RegExp): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = net.connect({ host: '127.0.0.1', port });
     let reply = '';
@@ -138,12 +138,15 @@ function redisPing(port: number): Promise<boolean> {
       if (reply.includes('\r\n')) {
         sock.destroy();
         // "-LOADING" while it reads its data back: not ready yet.
-        resolve(reply.startsWith('+PONG'));
+        resolve(expect.test(reply));
       }
     });
     sock.once('error', () => resolve(false));
   });
 }
+
+const redisPing = (port: number) => redisReply(port, /^\+PONG/);
+const redisAnswers = (port: number) => redisReply(port, /^(\+PONG|-NOAUTH)/);
 
 /** etcd answers its /health endpoint on the client port once it has a leader. */
 async function etcdHealthy(port: number): Promise<boolean> {
@@ -181,6 +184,8 @@ export async function startEtcd(): Promise<TestServer> {
 export interface RedisOptions {
   /** Append-only file, so data survives kill() + restart() (default true). */
   persist?: boolean;
+  /** Require this password (the URL then carries it). */
+  password?: string;
 }
 
 export async function startRedis(options: RedisOptions = {}): Promise<TestServer> {
@@ -199,11 +204,13 @@ export async function startRedis(options: RedisOptions = {}): Promise<TestServer
         '--appendfsync', 'always',
         '--daemonize', 'no',
         '--loglevel', 'warning',
+        ...(options.password !== undefined ? ['--requirepass', options.password] : []),
       ],
-      ready: redisPing,
+      // Without the password PING answers -NOAUTH, which still proves it is up.
+      ready: options.password !== undefined ? redisAnswers : redisPing,
     },
     port,
-    `redis://127.0.0.1:${port}`,
+    options.password !== undefined ? `redis://:${encodeURIComponent(options.password)}@127.0.0.1:${port}` : `redis://127.0.0.1:${port}`,
   );
 }
 
