@@ -68,6 +68,13 @@ export const IFLA_GROUP = 27;
 export const IFLA_NET_NS_FD = 28;
 export const IFLA_PROMISCUITY = 30;
 export const IFLA_LINK_NETNSID = 37;
+export const IFLA_PROTINFO = 12;
+export const NLA_F_NESTED = 0x8000;
+
+// bridge port attributes, inside IFLA_PROTINFO of an AF_BRIDGE message
+export const IFLA_BRPORT_MODE = 4; // hairpin
+export const IFLA_BRPORT_LEARNING = 8;
+export const IFLA_BRPORT_ISOLATED = 33;
 
 export const IFLA_INFO_KIND = 1;
 export const IFLA_INFO_DATA = 2;
@@ -140,6 +147,7 @@ export const CLONE_NEWNET = 0x40000000;
 export const MS_BIND = 4096;
 export const MS_REC = 16384;
 export const MS_SHARED = 1 << 20;
+export const MS_PRIVATE = 1 << 18;
 export const MNT_DETACH = 2;
 export const O_RDONLY = 0;
 export const O_CREAT = 0o100;

@@ -37,4 +37,5 @@ export type { Address, AddAddressOptions } from './addresses.js';
 export type { Route, RouteSpec, Scope } from './routes.js';
 export type { Neighbour, FdbEntry, FdbSpec } from './neighbours.js';
 export { KernelError } from './errors.js';
+export { spawnInNamespaces, type SandboxNamespaces } from './process-namespaces.js';
 export { ipFamily, parsePrefix, type Family } from './address-bytes.js';

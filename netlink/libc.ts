@@ -20,6 +20,7 @@ export const libc = {
   umount2: lib.func('int umount2(const char *target, int flags)'),
   unlink: lib.func('int unlink(const char *path)'),
   gettid: lib.func('int gettid(void)'),
+  sethostname: lib.func('int sethostname(const char *name, size_t len)'),
 } as const;
 
 export function errno(): number {

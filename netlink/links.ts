@@ -7,6 +7,7 @@ import {
   VETH_INFO_PEER, IFLA_VXLAN_ID, IFLA_VXLAN_LINK, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LOCAL6, IFLA_VXLAN_GROUP,
   IFLA_VXLAN_GROUP6, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PORT, IFLA_VXLAN_TTL, IFLA_MACVLAN_MODE, MACVLAN_MODE, OPERSTATES,
   RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK, NLM_F_CREATE, NLM_F_EXCL, IFNAMSIZ, IFLA_PROMISCUITY, IFLA_GROUP,
+  AF_BRIDGE, IFLA_PROTINFO, NLA_F_NESTED, IFLA_BRPORT_MODE, IFLA_BRPORT_LEARNING, IFLA_BRPORT_ISOLATED,
 } from './constants.js';
 import { AttrWriter, parseAttrs, attrStr, attrU32, attrI32, attrU8, attrU16be, type Attrs } from './message.js';
 import { bytesToIp, bytesToMac, ipFamily, ipToBytes, macToBytes } from './address-bytes.js';
@@ -101,9 +102,9 @@ export function validateLinkName(name: string): void {
   if (problem) throw new StrandError('invalid', `invalid interface name "${name}": ${problem}`);
 }
 
-function ifinfomsg(index = 0, flags = 0, change = 0): Buffer {
+function ifinfomsg(index = 0, flags = 0, change = 0, family = AF_UNSPEC): Buffer {
   const b = Buffer.alloc(IFINFOMSG_LEN);
-  b.writeUInt8(AF_UNSPEC, 0);
+  b.writeUInt8(family, 0);
   b.writeInt32LE(index, 4);
   b.writeUInt32LE(flags, 8);
   b.writeUInt32LE(change, 12);
@@ -275,6 +276,22 @@ export class Links {
   /** Puts links left in a temporary group back into the default one. */
   private releaseGroup(group: number): void {
     for (const link of this.list()) if (link.group === group) this.set(link.index, { group: 0 });
+  }
+
+  /**
+   * Bridge-port settings of a link enslaved to a bridge: hairpin (send a frame
+   * back out the port it came in, so a container reaches its own published
+   * port), MAC learning, and isolation from other isolated ports.
+   */
+  setBridgePort(ref: LinkRef, port: { hairpin?: boolean; learning?: boolean; isolated?: boolean }): void {
+    const index = this.index(ref);
+    const w = new AttrWriter().nested(IFLA_PROTINFO | NLA_F_NESTED, (p) => {
+      if (port.hairpin !== undefined) p.u8(IFLA_BRPORT_MODE, port.hairpin ? 1 : 0);
+      if (port.learning !== undefined) p.u8(IFLA_BRPORT_LEARNING, port.learning ? 1 : 0);
+      if (port.isolated !== undefined) p.u8(IFLA_BRPORT_ISOLATED, port.isolated ? 1 : 0);
+    });
+    const body = Buffer.concat([ifinfomsg(index, 0, 0, AF_BRIDGE), w.toBuffer()]);
+    this.sock.request(RTM_SETLINK, 0, body, { action: 'set bridge-port options of', object: describe(ref) });
   }
 
   /** Applies every change in one request. */

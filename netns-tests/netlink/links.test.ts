@@ -3,6 +3,7 @@ import { useTestBed, ipJson, ip, linkNames, uniqueName } from '../harness.js';
 import { StrandError } from '../../common/errors.js';
 
 interface IpLink {
+  // fields of `ip -j -d link show`
   ifname: string;
   ifindex: number;
   mtu: number;
@@ -11,7 +12,7 @@ interface IpLink {
   master?: string;
   link_netnsid?: number;
   group?: string;
-  linkinfo?: { info_kind?: string; info_data?: Record<string, unknown>; info_slave_kind?: string };
+  linkinfo?: { info_kind?: string; info_data?: Record<string, unknown>; info_slave_kind?: string; info_slave_data?: Record<string, unknown> };
 }
 
 const ipLink = (name: string, netns?: string): IpLink => ipJson<IpLink>(['-d', 'link', 'show', 'dev', name], netns)[0]!;
@@ -166,5 +167,29 @@ describe('netlink links', () => {
     const br = bed().linkName('i');
     ip(['link', 'add', br, 'type', 'bridge']);
     assert.equal(nl.links.get(br).kind, 'bridge');
+  });
+});
+
+describe('netlink bridge ports', () => {
+  const bed = useTestBed();
+
+  it('sets hairpin, learning and isolation on a bridge port', () => {
+    const { name, ns } = bed().netns();
+    const nl = bed().netlink(ns);
+    nl.links.add({ kind: 'bridge', name: 'br0', up: true });
+    nl.links.add({ kind: 'veth', name: 'p0', master: 'br0', peer: { name: 'p1' } });
+    nl.links.setBridgePort('p0', { hairpin: true, learning: false, isolated: true });
+    let port = ipLink('p0', name).linkinfo?.info_slave_data as { hairpin: boolean; learning: boolean; isolated: boolean };
+    assert.deepEqual([port.hairpin, port.learning, port.isolated], [true, false, true]);
+    nl.links.setBridgePort('p0', { hairpin: false, isolated: false });
+    port = ipLink('p0', name).linkinfo?.info_slave_data as typeof port;
+    assert.deepEqual([port.hairpin, port.learning, port.isolated], [false, false, false]);
+  });
+
+  it('refuses bridge-port options on a link that is no bridge port', () => {
+    const { ns } = bed().netns();
+    const nl = bed().netlink(ns);
+    nl.links.add({ kind: 'veth', name: 'p0', peer: { name: 'p1' } });
+    assert.throws(() => nl.links.setBridgePort('p0', { hairpin: true }), (e: StrandError) => e.message.includes('link "p0"'));
   });
 });
