@@ -1,0 +1,20 @@
+// Is a process still the one we recorded? A pid alone can be reused, so the
+// start time from /proc/PID/stat is recorded beside it.
+import { readFileSync } from 'node:fs';
+
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 22 (starttime), counted after the command name's closing parenthesis.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+export function processAlive(pid: number, startTime?: string): boolean {
+  const now = processStartTime(pid);
+  if (now === undefined) return false;
+  return !startTime || now === startTime;
+}

@@ -1,0 +1,190 @@
+// Where core keeps networks, endpoints, sandboxes and host-port claims in the
+// store, and the transactions that keep names and ports unique.
+//
+// Keys (per host, under core/<hostId>/):
+//   networks/<id>, network-names/<name>, endpoints/<id>,
+//   sandboxes/<id>, sandbox-names/<name>, ports/<proto>/<port>
+import { StrandError } from '../common/errors.js';
+import type { Store, TxnCheck, TxnOp } from '../store/types.js';
+import type { EndpointRecord, NetworkRecord, PortBinding, SandboxRecord } from './types.js';
+
+interface PortClaim {
+  hostIp: string;
+  endpointId: string;
+}
+
+type Kind = 'networks' | 'endpoints' | 'sandboxes';
+
+export class Records {
+  private readonly prefix: string;
+
+  constructor(
+    readonly store: Store,
+    readonly hostId: string,
+  ) {
+    this.prefix = `core/${hostId}/`;
+  }
+
+  private key(kind: Kind | 'network-names' | 'sandbox-names', id: string): string {
+    return `${this.prefix}${kind}/${id}`;
+  }
+
+  private async getJson<T>(key: string): Promise<T | undefined> {
+    const kv = await this.store.get(key);
+    return kv ? (JSON.parse(kv.value) as T) : undefined;
+  }
+
+  private async listJson<T>(kind: Kind): Promise<T[]> {
+    return (await this.store.list(`${this.prefix}${kind}/`)).map((kv) => JSON.parse(kv.value) as T);
+  }
+
+  // ---- networks ----
+
+  listNetworks(): Promise<NetworkRecord[]> {
+    return this.listJson<NetworkRecord>('networks');
+  }
+
+  getNetwork(id: string): Promise<NetworkRecord | undefined> {
+    return this.getJson<NetworkRecord>(this.key('networks', id));
+  }
+
+  /** By exact name, exact id, or unique id prefix (as docker does). */
+  async findNetwork(ref: string): Promise<NetworkRecord | undefined> {
+    const byName = await this.store.get(this.key('network-names', ref));
+    if (byName) return this.getNetwork(byName.value);
+    return this.byIdPrefix<NetworkRecord>('networks', ref, 'network');
+  }
+
+  async createNetwork(rec: NetworkRecord): Promise<void> {
+    await this.createNamed('networks', 'network-names', rec, 'network');
+  }
+
+  async updateNetwork(rec: NetworkRecord): Promise<void> {
+    await this.store.put(this.key('networks', rec.id), JSON.stringify(rec));
+  }
+
+  async deleteNetwork(rec: NetworkRecord): Promise<void> {
+    await this.store.txn([], [
+      { op: 'delete', key: this.key('networks', rec.id) },
+      { op: 'delete', key: this.key('network-names', rec.name) },
+    ]);
+  }
+
+  // ---- sandboxes ----
+
+  listSandboxes(): Promise<SandboxRecord[]> {
+    return this.listJson<SandboxRecord>('sandboxes');
+  }
+
+  getSandbox(id: string): Promise<SandboxRecord | undefined> {
+    return this.getJson<SandboxRecord>(this.key('sandboxes', id));
+  }
+
+  async findSandbox(ref: string): Promise<SandboxRecord | undefined> {
+    const byName = await this.store.get(this.key('sandbox-names', ref));
+    if (byName) return this.getSandbox(byName.value);
+    return this.byIdPrefix<SandboxRecord>('sandboxes', ref, 'sandbox');
+  }
+
+  async createSandbox(rec: SandboxRecord): Promise<void> {
+    await this.createNamed('sandboxes', 'sandbox-names', rec, 'sandbox');
+  }
+
+  async updateSandbox(rec: SandboxRecord): Promise<void> {
+    await this.store.put(this.key('sandboxes', rec.id), JSON.stringify(rec));
+  }
+
+  async deleteSandbox(rec: SandboxRecord): Promise<void> {
+    await this.store.txn([], [
+      { op: 'delete', key: this.key('sandboxes', rec.id) },
+      { op: 'delete', key: this.key('sandbox-names', rec.name) },
+    ]);
+  }
+
+  // ---- endpoints ----
+
+  listEndpoints(): Promise<EndpointRecord[]> {
+    return this.listJson<EndpointRecord>('endpoints');
+  }
+
+  getEndpoint(id: string): Promise<EndpointRecord | undefined> {
+    return this.getJson<EndpointRecord>(this.key('endpoints', id));
+  }
+
+  /**
+   * Saves an endpoint and claims its host ports in one transaction: a port
+   * another endpoint holds on the same or a wildcard address is refused.
+   */
+  async saveEndpoint(rec: EndpointRecord): Promise<void> {
+    const checks: TxnCheck[] = [];
+    const ops: TxnOp[] = [{ op: 'put', key: this.key('endpoints', rec.id), value: JSON.stringify(rec) }];
+    const byPort = new Map<string, PortBinding[]>();
+    for (const p of rec.ports) {
+      const k = `${this.prefix}ports/${p.proto}/${p.hostPort}`;
+      byPort.set(k, [...(byPort.get(k) ?? []), p]);
+    }
+    for (const [key, bindings] of byPort) {
+      const kv = await this.store.get(key);
+      const claims = kv ? (JSON.parse(kv.value) as PortClaim[]) : [];
+      const others = claims.filter((c) => c.endpointId !== rec.id);
+      for (const b of bindings) {
+        const clash = others.find((c) => c.hostIp === '' || b.hostIp === '' || c.hostIp === b.hostIp);
+        if (clash) {
+          throw new StrandError('exists', `host port ${b.hostIp ? `${b.hostIp}:` : ''}${b.hostPort}/${b.proto} is already published by endpoint ${clash.endpointId.slice(0, 12)}${clash.hostIp ? ` on ${clash.hostIp}` : ''}; choose another host port`);
+        }
+      }
+      const mine = bindings.map((b) => ({ hostIp: b.hostIp, endpointId: rec.id }));
+      checks.push({ key, modRevision: kv?.modRevision ?? 0 });
+      ops.push({ op: 'put', key, value: JSON.stringify([...others, ...mine]) });
+    }
+    await this.store.txn(checks, ops);
+  }
+
+  /** Removes an endpoint and its port claims. */
+  async deleteEndpoint(rec: EndpointRecord): Promise<void> {
+    const checks: TxnCheck[] = [];
+    const ops: TxnOp[] = [{ op: 'delete', key: this.key('endpoints', rec.id) }];
+    const keys = new Set(rec.ports.map((p) => `${this.prefix}ports/${p.proto}/${p.hostPort}`));
+    for (const key of keys) {
+      const kv = await this.store.get(key);
+      if (!kv) continue;
+      const rest = (JSON.parse(kv.value) as PortClaim[]).filter((c) => c.endpointId !== rec.id);
+      checks.push({ key, modRevision: kv.modRevision });
+      ops.push(rest.length ? { op: 'put', key, value: JSON.stringify(rest) } : { op: 'delete', key });
+    }
+    await this.store.txn(checks, ops);
+  }
+
+  /** Host ports claimed for a protocol, for picking a free dynamic one. */
+  async claimedPorts(proto: 'tcp' | 'udp'): Promise<Set<number>> {
+    const kvs = await this.store.list(`${this.prefix}ports/${proto}/`);
+    return new Set(kvs.map((kv) => Number(kv.key.slice(kv.key.lastIndexOf('/') + 1))));
+  }
+
+  // ---- helpers ----
+
+  private async createNamed(kind: Kind, names: 'network-names' | 'sandbox-names', rec: { id: string; name: string }, what: string): Promise<void> {
+    const nameKey = this.key(names, rec.name);
+    try {
+      await this.store.txn(
+        [{ key: nameKey, absent: true }, { key: this.key(kind, rec.id), absent: true }],
+        [
+          { op: 'put', key: this.key(kind, rec.id), value: JSON.stringify(rec) },
+          { op: 'put', key: nameKey, value: rec.id },
+        ],
+      );
+    } catch (err) {
+      if (err instanceof StrandError && err.code === 'conflict') {
+        throw new StrandError('exists', `a ${what} named "${rec.name}" already exists; choose another name or remove it first`);
+      }
+      throw err;
+    }
+  }
+
+  private async byIdPrefix<T>(kind: Kind, ref: string, what: string): Promise<T | undefined> {
+    if (!/^[0-9a-f]{1,64}$/.test(ref)) return undefined;
+    const kvs = await this.store.list(`${this.prefix}${kind}/${ref}`);
+    if (kvs.length > 1) throw new StrandError('invalid', `"${ref}" matches ${kvs.length} ${what}s; give more of the id`);
+    return kvs[0] ? (JSON.parse(kvs[0].value) as T) : undefined;
+  }
+}

@@ -1,0 +1,141 @@
+// The runtime core's model, as in Docker's CNM: a Network a driver provides,
+// Endpoints on it, and Sandboxes (network namespaces) that endpoints join.
+// These records are what core persists in the store.
+import type { NetNs } from '../netlink/index.js';
+
+/** A published port, resolved: hostPort is never 0 here. */
+export interface PortBinding {
+  proto: 'tcp' | 'udp';
+  /** Host address to listen on; '' for all. */
+  hostIp: string;
+  hostPort: number;
+  containerPort: number;
+}
+
+export interface IpamConfig {
+  /** IPAM pool ids owned by this network, one per subnet. */
+  poolIds: string[];
+}
+
+export interface SubnetInfo {
+  subnet: string;
+  gateway?: string;
+  ipRange?: string;
+  auxAddresses: Record<string, string>;
+  poolId: string;
+  family: 4 | 6;
+}
+
+export interface NetworkRecord {
+  id: string;
+  name: string;
+  driver: string;
+  /** 'local' networks belong to one host; 'global' ones span hosts sharing the store. */
+  scope: 'local' | 'global';
+  internal: boolean;
+  ipv6: boolean;
+  subnets: SubnetInfo[];
+  /** --opt key=value, verbatim. */
+  options: Record<string, string>;
+  labels: Record<string, string>;
+  /** What the driver chose and must find again (bridge name, MTU, ...). */
+  driverState: Record<string, string>;
+  created: string;
+}
+
+export interface EndpointRecord {
+  id: string;
+  networkId: string;
+  sandboxId: string;
+  /** Interface name inside the sandbox. */
+  ifName: string;
+  mac: string;
+  /** Addresses with prefix length, e.g. 172.18.0.2/16. */
+  addresses: string[];
+  ports: PortBinding[];
+  /** Ports exposed without a host binding (docker -P --expose). */
+  exposed: { proto: 'tcp' | 'udp'; port: number }[];
+  driverState: Record<string, string>;
+  created: string;
+}
+
+export type SandboxKind = 'netns' | 'host' | 'container';
+
+export interface SandboxRecord {
+  id: string;
+  name: string;
+  kind: SandboxKind;
+  /** Path of the network namespace (/run/netns/NAME); the host's for 'host'. */
+  netnsPath: string;
+  /** For kind 'container': the sandbox whose namespace this one shares. */
+  sharesWith?: string;
+  hostname: string;
+  dns: { servers: string[]; search: string[]; options: string[] };
+  extraHosts: { name: string; ip: string }[];
+  /** The sandbox's first process, whose UTS and mount namespaces later processes join. */
+  pid?: number;
+  /** The process that owns a foreground sandbox (strand run without -d); gc removes it when that process is gone. */
+  ownerPid?: number;
+  /** Start time of ownerPid (from /proc), so a reused pid is not mistaken for the owner. */
+  ownerStart?: string;
+  created: string;
+}
+
+/** What a driver tells the sandbox to set up for a joining endpoint. */
+export interface JoinInfo {
+  /** Name of the interface the driver made for the sandbox, where it is now. */
+  srcName: string;
+  /** True when srcName already lives inside the sandbox's namespace (made there directly). */
+  inSandbox: boolean;
+  gateway?: string;
+  gatewayV6?: string;
+  /** Extra routes inside the sandbox. */
+  routes: { dst: string; gateway?: string; onLink?: boolean }[];
+  /** Skip the default route (the network is internal or another endpoint owns it). */
+  noDefaultRoute?: boolean;
+}
+
+export interface DriverContext {
+  /** A namespace handle on the host's network namespace (where bridges live). */
+  readonly hostNs?: NetNs;
+}
+
+/** Everything a driver gets about an endpoint it creates. */
+export interface EndpointRequest {
+  network: NetworkRecord;
+  endpoint: EndpointRecord;
+  /** When known at creation: the sandbox's namespace, so the interface can be made straight inside it. */
+  sandboxNs?: NetNs;
+}
+
+export interface DriverCapabilities {
+  scope: 'local' | 'global';
+  connectivityScope: 'local' | 'global';
+  /** Whether networks of this driver get subnets from IPAM. */
+  needsIpam: boolean;
+}
+
+/**
+ * A network driver. Every method is idempotent: called again after a crash
+ * or for something already gone, it succeeds. Drivers hold no state of their
+ * own beyond the kernel's and the records' driverState.
+ */
+export interface Driver {
+  readonly name: string;
+  readonly capabilities: DriverCapabilities;
+  /** Checks options and returns the driver state to persist (e.g. the bridge name). */
+  validateNetwork(network: NetworkRecord, existing: NetworkRecord[]): Record<string, string>;
+  createNetwork(network: NetworkRecord): Promise<void>;
+  deleteNetwork(network: NetworkRecord): Promise<void>;
+  /** Makes the endpoint's interface; returns driver state to persist (host-side names, MAC). */
+  createEndpoint(req: EndpointRequest): Promise<Record<string, string>>;
+  deleteEndpoint(network: NetworkRecord, endpoint: EndpointRecord): Promise<void>;
+  join(req: EndpointRequest): Promise<JoinInfo>;
+  leave(network: NetworkRecord, endpoint: EndpointRecord): Promise<void>;
+  programExternalConnectivity(network: NetworkRecord, endpoint: EndpointRecord): Promise<void>;
+  revokeExternalConnectivity(network: NetworkRecord, endpoint: EndpointRecord): Promise<void>;
+  /** After a restart: make the kernel match these records again (bridges, rules). */
+  restoreNetwork(network: NetworkRecord, endpoints: EndpointRecord[]): Promise<void>;
+  /** Kernel objects this driver made that no record owns, for reconcile to remove. */
+  orphans?(networks: NetworkRecord[], endpoints: EndpointRecord[]): Promise<string[]>;
+}

@@ -1,0 +1,161 @@
+// The bridge driver: a Linux bridge per network with the gateway address on
+// it, a veth per endpoint, and the firewall rules for NAT, isolation, icc and
+// published ports.
+import { Netlink, writeSysctl } from '../../netlink/index.js';
+import type { Firewall, NetworkRules } from '../../firewall/index.js';
+import { StrandError } from '../../common/errors.js';
+import { NAME_PREFIX, hostVethName, idFromName, shortId, tempVethName } from '../../core/ids.js';
+import type { Driver, EndpointRecord, EndpointRequest, JoinInfo, NetworkRecord } from '../../core/types.js';
+import { bridgeSettings } from './options.js';
+
+export class BridgeDriver implements Driver {
+  readonly name = 'bridge';
+  readonly capabilities = { scope: 'local', connectivityScope: 'local', needsIpam: true } as const;
+
+  constructor(
+    /** The host namespace's netlink, where bridges and host-side veths live. */
+    private readonly nl: Netlink,
+    private readonly fw: Firewall,
+  ) {}
+
+  validateNetwork(network: NetworkRecord, existing: NetworkRecord[]): Record<string, string> {
+    return { ...bridgeSettings(network, existing) };
+  }
+
+  private rules(network: NetworkRecord): NetworkRules {
+    const st = network.driverState;
+    return {
+      id: shortId(network.id),
+      bridge: st.bridge!,
+      subnets: network.subnets.map((s) => s.subnet),
+      icc: st.icc === 'true',
+      internal: network.internal,
+      masquerade: st.masquerade === 'true',
+    };
+  }
+
+  /** Idempotent: an existing bridge of that name is taken over and brought in line. */
+  async createNetwork(network: NetworkRecord): Promise<void> {
+    const st = network.driverState;
+    const bridge = st.bridge!;
+    const mtu = Number(st.mtu);
+    const found = this.nl.links.find(bridge);
+    if (found && found.kind !== 'bridge') throw new StrandError('exists', `link "${bridge}" exists and is not a bridge; choose another bridge.name`);
+    if (found) this.nl.links.set(bridge, { up: true, mtu });
+    else this.nl.links.add({ kind: 'bridge', name: bridge, mtu, up: true });
+    for (const s of network.subnets) {
+      if (s.gateway) this.nl.addresses.add(bridge, `${s.gateway}/${s.subnet.split('/')[1]}`, { replace: true, noDad: true });
+    }
+    // Forwarding for the containers' traffic; route_localnet so 127.0.0.1 can reach a published port;
+    // bridge traffic through iptables so icc=false and isolation apply within a bridge too.
+    writeSysctl('net.ipv4.ip_forward', 1);
+    if (network.ipv6) writeSysctl('net.ipv6.conf.all.forwarding', 1);
+    writeSysctl(`net.ipv4.conf.${bridge}.route_localnet`, 1);
+    writeSysctl('net.bridge.bridge-nf-call-iptables', 1);
+    writeSysctl('net.bridge.bridge-nf-call-ip6tables', 1);
+    await this.fw.ensureBase();
+    await this.fw.addNetwork(this.rules(network));
+  }
+
+  async deleteNetwork(network: NetworkRecord): Promise<void> {
+    await this.fw.removeNetwork(this.rules(network));
+    this.nl.links.delete(network.driverState.bridge!, { missingOk: true });
+  }
+
+  async createEndpoint({ network, endpoint, sandboxNs }: EndpointRequest): Promise<Record<string, string>> {
+    const mtu = Number(network.driverState.mtu);
+    const hostVeth = hostVethName(endpoint.id);
+    // With the sandbox known, its end is made right inside it under its final name: no move, no rename.
+    const sandboxVeth = sandboxNs ? endpoint.ifName : tempVethName(endpoint.id);
+    this.nl.links.add({
+      kind: 'veth',
+      name: hostVeth,
+      master: network.driverState.bridge!,
+      mtu,
+      up: true,
+      peer: { name: sandboxVeth, mtu, ...(endpoint.mac ? { mac: endpoint.mac } : {}), ...(sandboxNs ? { netns: sandboxNs } : {}) },
+    });
+    try {
+      // Hairpin lets a container reach its own published port through the host.
+      this.nl.links.setBridgePort(hostVeth, { hairpin: true });
+    } catch (err) {
+      this.nl.links.delete(hostVeth, { missingOk: true });
+      throw err;
+    }
+    return { hostVeth, sandboxVeth };
+  }
+
+  async deleteEndpoint(_network: NetworkRecord, endpoint: EndpointRecord): Promise<void> {
+    this.nl.links.delete(endpoint.driverState.hostVeth ?? hostVethName(endpoint.id), { missingOk: true });
+  }
+
+  async join({ network, endpoint, sandboxNs }: EndpointRequest): Promise<JoinInfo> {
+    const gw4 = network.subnets.find((s) => s.family === 4)?.gateway;
+    const gw6 = network.subnets.find((s) => s.family === 6)?.gateway;
+    return {
+      srcName: endpoint.driverState.sandboxVeth ?? tempVethName(endpoint.id),
+      inSandbox: sandboxNs !== undefined,
+      ...(gw4 ? { gateway: gw4 } : {}),
+      ...(gw6 ? { gatewayV6: gw6 } : {}),
+      routes: [],
+      // An internal network offers no way out, so no default route through it.
+      noDefaultRoute: network.internal,
+    };
+  }
+
+  async leave(): Promise<void> {}
+
+  private endpointPorts(network: NetworkRecord, endpoint: EndpointRecord) {
+    const defaultHostIp = network.driverState.hostBindingIpv4 ?? '';
+    const ports = endpoint.ports.map((p) => ({ proto: p.proto, hostIp: p.hostIp || defaultHostIp, hostPort: p.hostPort, containerPort: p.containerPort }));
+    return endpoint.addresses.map((cidr) => ({
+      endpointId: shortId(endpoint.id),
+      networkId: shortId(network.id),
+      bridge: network.driverState.bridge!,
+      containerIp: cidr.split('/')[0]!,
+      ports,
+    }));
+  }
+
+  async programExternalConnectivity(network: NetworkRecord, endpoint: EndpointRecord): Promise<void> {
+    if (!endpoint.ports.length) return;
+    if (network.internal) throw new StrandError('invalid', `network "${network.name}" is internal: it cannot publish ports`);
+    for (const e of this.endpointPorts(network, endpoint)) await this.fw.publish(e);
+  }
+
+  async revokeExternalConnectivity(network: NetworkRecord, endpoint: EndpointRecord): Promise<void> {
+    if (!endpoint.ports.length) return;
+    for (const e of this.endpointPorts(network, endpoint)) await this.fw.unpublish(e);
+  }
+
+  async restoreNetwork(network: NetworkRecord, endpoints: EndpointRecord[]): Promise<void> {
+    await this.createNetwork(network);
+    for (const ep of endpoints) await this.programExternalConnectivity(network, ep);
+  }
+
+  /** Bridges, veths and rule sets named like ours that no record owns; removes them. */
+  async orphans(networks: NetworkRecord[], endpoints: EndpointRecord[]): Promise<string[]> {
+    const bridges = new Set(networks.filter((n) => n.driver === this.name).map((n) => n.driverState.bridge));
+    const eps = new Set(endpoints.map((e) => shortId(e.id)));
+    const removed: string[] = [];
+    for (const link of this.nl.links.list()) {
+      const ownBridge = idFromName(link.name, NAME_PREFIX.bridge) !== undefined && link.kind === 'bridge' && !bridges.has(link.name);
+      const epId = idFromName(link.name, NAME_PREFIX.hostVeth) ?? idFromName(link.name, NAME_PREFIX.tempVeth);
+      if (ownBridge || (epId !== undefined && link.kind === 'veth' && !eps.has(epId))) {
+        this.nl.links.delete(link.index, { missingOk: true });
+        removed.push(`link ${link.name}`);
+      }
+    }
+    const inventory = await this.fw.inventory();
+    const nets = new Set(networks.map((n) => shortId(n.id)));
+    for (const id of inventory.endpoints.filter((id) => !eps.has(id))) {
+      await this.fw.removeEndpointById(id);
+      removed.push(`port rules of endpoint ${id}`);
+    }
+    for (const id of inventory.networks.filter((id) => !nets.has(id))) {
+      await this.fw.removeNetworkById(id);
+      removed.push(`rules of network ${id}`);
+    }
+    return removed;
+  }
+}
