@@ -4,7 +4,7 @@
 // plays the internet with documentation addresses (203.0.113.0/24,
 // 2001:db8:113::/64). No traffic ever leaves the namespaces the test made.
 import { writeSysctl, type NetNs } from '../../netlink/index.js';
-import { ip, run, type TestBed } from '../harness.js';
+import { run, type TestBed } from '../harness.js';
 import type { Backend } from '../../firewall/index.js';
 
 export const HOST_OUT = '203.0.113.1';
@@ -60,7 +60,7 @@ export class World {
     const port = `v${this.seq++}`;
     nl.links.add({ kind: 'veth', name: port, master: bridge, up: true, peer: { name: 'eth0', netns: c.ns } });
     // Hairpin: a container's packets DNATed back to itself leave by the port they came in.
-    ip(['link', 'set', 'dev', port, 'type', 'bridge_slave', 'hairpin', 'on'], this.host.name);
+    nl.links.setBridgePort(port, { hairpin: true });
     cnl.links.set('lo', { up: true });
     cnl.links.set('eth0', { up: true });
     cnl.addresses.add('eth0', cidr, { noDad: true });
