@@ -66,19 +66,19 @@ export class Firewall {
   }
 
   /** Forwarding, NAT, icc and isolation rules of a network; idempotent (re-adding replaces). */
-  addNetwork(n: NetworkRules): Promise<void> {
+  async addNetwork(n: NetworkRules): Promise<void> {
     validateNetwork(n);
     return this.exclusive(() => this.add(networkTarget(n.id), this.families.map((f) => networkPlan(n, f))));
   }
 
   /** Removes everything addNetwork made; succeeds if it is already gone. */
-  removeNetwork(n: NetworkRules): Promise<void> {
+  async removeNetwork(n: NetworkRules): Promise<void> {
     validateNetwork(n);
     return this.exclusive(() => this.remove(networkTarget(n.id), this.families.map((f) => networkPlan(n, f))));
   }
 
   /** Makes the endpoint's published ports exactly e.ports (of its address's family); idempotent. */
-  publish(e: EndpointPorts): Promise<void> {
+  async publish(e: EndpointPorts): Promise<void> {
     validateEndpoint(e);
     const plan = endpointPlan(e);
     if (!plan.tables.nat?.rules.length) return this.unpublish(e);
@@ -86,7 +86,7 @@ export class Firewall {
   }
 
   /** Removes the endpoint's published ports; succeeds if they are already gone. */
-  unpublish(e: EndpointPorts): Promise<void> {
+  async unpublish(e: EndpointPorts): Promise<void> {
     validateEndpoint(e);
     return this.exclusive(() => this.remove(endpointTarget(e.endpointId), [endpointPlan(e)]));
   }
