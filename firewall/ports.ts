@@ -95,7 +95,8 @@ export function parsePortSpec(spec: string): PortMapping[] {
   const [hStart, hEnd] = parseRange(spec, hostPart, 'host port');
   if (cStart === cEnd && hStart !== hEnd) return [{ ...base, hostPort: hStart, hostPortEnd: hEnd, containerPort: cStart }];
   if (hEnd - hStart !== cEnd - cStart) {
-    throw bad(spec, `host range ${hostPart} has ${hEnd - hStart + 1} ports but container range ${containerPart} has ${cEnd - cStart + 1}: they must be equal, or give one container port`);
+    const count = (a: number, b: number): string => (b === a ? '1 port' : `${b - a + 1} ports`);
+    throw bad(spec, `host ports ${hostPart} are ${count(hStart, hEnd)} but container ports ${containerPart} are ${count(cStart, cEnd)}: give equal ranges, or one container port`);
   }
   for (let i = 0; i <= cEnd - cStart; i++) out.push({ ...base, hostPort: hStart + i, containerPort: cStart + i });
   return out;

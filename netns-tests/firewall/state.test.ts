@@ -4,8 +4,9 @@
 // trace, and the backend is detected from the rules already there.
 import assert from 'node:assert/strict';
 import { useTestBed, run } from '../harness.js';
-import { Firewall, detectBackend, forgetBackends, type Backend, type NetworkRules, type EndpointPorts } from '../../firewall/index.js';
+import { Firewall, detectBackend, forgetBackends, pickFreePort, type Backend, type NetworkRules, type EndpointPorts } from '../../firewall/index.js';
 import { StrandError } from '../../common/errors.js';
+import { serve } from './traffic.js';
 
 const save = (ns: string, tool: string): string => run('ip', ['netns', 'exec', ns, tool]).stdout;
 /** Rule and chain lines of a save, without the comment and counter noise that differs between runs. */
@@ -196,5 +197,19 @@ describe('firewall backend detection', () => {
     process.env.STRAND_IPTABLES = 'xtables';
     await assert.rejects(Firewall.open({ ns }), /invalid iptables backend "xtables" in STRAND_IPTABLES/);
     await assert.rejects(Firewall.open({ ns, backend: 'old' as Backend }), /invalid iptables backend "old"/);
+  });
+});
+
+describe('firewall pickFreePort in a namespace', () => {
+  const bed = useTestBed();
+
+  it('skips host ports bound by sockets in that namespace', async () => {
+    const { name, ns } = bed().netns();
+    run('ip', ['netns', 'exec', name, 'ip', 'link', 'set', 'lo', 'up']);
+    await serve(bed(), name, 'tcp', 49153, 's');
+    await serve(bed(), name, 'udp', 49155, 's');
+    assert.equal(pickFreePort({ start: 49153, end: 49160 }, new Set(), 'tcp', { ns }), 49154);
+    assert.equal(pickFreePort({ start: 49153, end: 49160 }, new Set([49154]), 'tcp', { ns }), 49155, 'a UDP socket does not hold a TCP port');
+    assert.equal(pickFreePort({ start: 49155, end: 49160 }, new Set(), 'udp', { ns }), 49156);
   });
 });
