@@ -2,7 +2,6 @@
 import { StrandError } from '../common/errors.js';
 import type { Controller } from '../core/controller.js';
 import { shortId } from '../core/ids.js';
-import { processAlive } from '../core/process-info.js';
 import { flag, parse, str, table } from './args.js';
 
 const USAGE = `usage: strand ps [--format json] | strand rm [-f] NAME... | strand gc
@@ -22,7 +21,7 @@ export async function psCommand(ctl: () => Promise<Controller>, argv: string[]):
       addresses: eps.flatMap((e) => e.addresses),
       ports: eps.flatMap((e) => e.ports.map((p) => `${p.hostIp ? `${p.hostIp}:` : ''}${p.hostPort}->${p.containerPort}/${p.proto}`)),
       pid: sb.pid,
-      running: sb.pid !== undefined && processAlive(sb.pid),
+      running: c.sandboxRunning(sb),
     });
   }
   if (flag(p, 'quiet')) return void process.stdout.write(rows.map((r) => shortId(r.id) + '\n').join(''));
@@ -40,27 +39,15 @@ export async function rmCommand(ctl: () => Promise<Controller>, argv: string[]):
   const c = await ctl();
   for (const ref of p.positionals) {
     const sb = await c.findSandbox(ref);
-    if (sb.pid !== undefined && processAlive(sb.pid)) {
+    if (c.sandboxRunning(sb)) {
       if (!flag(p, 'force')) throw new StrandError('in-use', `sandbox "${sb.name}" is running (pid ${sb.pid}); stop it first or use strand rm -f`);
-      await stop(sb.pid);
+      await c.stopSandbox(sb);
     }
     await c.removeSandbox(sb);
     console.log(sb.name);
   }
 }
 
-async function stop(pid: number): Promise<void> {
-  const signal = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      // already gone
-    }
-  };
-  signal('SIGTERM');
-  for (let i = 0; i < 50 && processAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
-  if (processAlive(pid)) signal('SIGKILL');
-}
 
 export async function gcCommand(ctl: () => Promise<Controller>, argv: string[]): Promise<void> {
   parse(argv, {}, USAGE);

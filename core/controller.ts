@@ -13,7 +13,7 @@ import { newId, sandboxNetnsName, shortId, validateName } from './ids.js';
 import { resolvePorts, type PortRequest } from './ports.js';
 import { configureEndpoint } from './sandbox-net.js';
 import { removeSandboxFiles, writeSandboxFiles } from './sandbox-files.js';
-import { processAlive, processStartTime } from './process-info.js';
+import { processAlive, processStartTime, stopProcess } from './process-info.js';
 import type { Driver, EndpointRecord, NetworkRecord, SandboxRecord, SubnetInfo } from './types.js';
 
 export interface SubnetRequest {
@@ -301,7 +301,19 @@ export class Controller {
 
   async setSandboxPid(sandbox: SandboxRecord, pid: number): Promise<void> {
     sandbox.pid = pid;
+    const start = processStartTime(pid);
+    if (start) sandbox.pidStart = start;
     await this.records.updateSandbox(sandbox);
+  }
+
+  /** Whether the sandbox's first process still runs. */
+  sandboxRunning(sandbox: SandboxRecord): boolean {
+    return sandbox.pid !== undefined && processAlive(sandbox.pid, sandbox.pidStart);
+  }
+
+  /** Stops the sandbox's first process (TERM, then KILL after the grace period). */
+  async stopSandbox(sandbox: SandboxRecord, graceMs?: number): Promise<void> {
+    if (sandbox.pid !== undefined) await stopProcess(sandbox.pid, sandbox.pidStart, graceMs);
   }
 
   /** Disconnects every endpoint, removes the namespace and files; succeeds for a half-removed sandbox. */
@@ -449,6 +461,8 @@ export class Controller {
       const nsGone = sb.kind === 'netns' && !existsSync(sb.netnsPath);
       const targetGone = sb.sharesWith !== undefined && !all.some((o) => o.id === sb.sharesWith && !removed.includes(o.name));
       if (ownerGone || nsGone || targetGone) {
+        // The command of a run whose strand died would otherwise keep going, cut off.
+        await this.stopSandbox(sb, 1000);
         await this.removeSandbox(sb);
         removed.push(sb.name);
       }

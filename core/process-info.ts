@@ -18,3 +18,18 @@ export function processAlive(pid: number, startTime?: string): boolean {
   if (now === undefined) return false;
   return !startTime || now === startTime;
 }
+
+/** SIGTERM, then SIGKILL after graceMs if the process (the same one: start time checked) still runs. */
+export async function stopProcess(pid: number, startTime: string | undefined, graceMs = 5000): Promise<void> {
+  const signal = (sig: NodeJS.Signals): void => {
+    if (!processAlive(pid, startTime)) return;
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // gone between the check and the signal
+    }
+  };
+  signal('SIGTERM');
+  for (let waited = 0; waited < graceMs && processAlive(pid, startTime); waited += 50) await new Promise((r) => setTimeout(r, 50));
+  signal('SIGKILL');
+}

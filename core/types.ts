@@ -74,6 +74,8 @@ export interface SandboxRecord {
   extraHosts: { name: string; ip: string }[];
   /** The sandbox's first process, whose UTS and mount namespaces later processes join. */
   pid?: number;
+  /** Start time of pid, so a reused pid is never mistaken for it. */
+  pidStart?: string;
   /** The process that owns a foreground sandbox (strand run without -d); gc removes it when that process is gone. */
   ownerPid?: number;
   /** Start time of ownerPid (from /proc), so a reused pid is not mistaken for the owner. */

@@ -141,6 +141,7 @@ export const NTF_SELF = 0x02;
 export const NTF_MASTER = 0x04;
 
 // namespaces and mounts
+export const CLONE_FS = 0x00000200;
 export const CLONE_NEWNS = 0x00020000;
 export const CLONE_NEWUTS = 0x04000000;
 export const CLONE_NEWNET = 0x40000000;

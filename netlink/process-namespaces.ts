@@ -6,7 +6,7 @@
 // thread itself steps into the namespaces, spawns (the child inherits the
 // thread's namespaces), and steps back, all synchronously.
 import { StrandError } from '../common/errors.js';
-import { CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, MS_BIND, MS_PRIVATE, MS_REC, O_RDONLY, O_CLOEXEC } from './constants.js';
+import { CLONE_FS, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, MS_BIND, MS_PRIVATE, MS_REC, O_RDONLY, O_CLOEXEC } from './constants.js';
 import { libc, errno, errnoName } from './libc.js';
 import { syscallError } from './errors.js';
 import type { NetNs } from './namespace.js';
@@ -37,11 +37,15 @@ function check(rc: number, action: string, object: string): void {
 
 /** Runs spawnFn (which must start the process synchronously) with the thread inside the sandbox's namespaces. */
 export function spawnInNamespaces<T>(target: SandboxNamespaces, spawnFn: () => T): T {
-  const home = TYPES.map(([name, type]) => ({ type, fd: openNs(`/proc/thread-self/ns/${name}`, `this thread's ${name} namespace`) }));
+  // Only what changes is restored: setns into a mount namespace is refused unless this thread owns its filesystem context.
+  const changes = target.joinPid !== undefined || target.fresh ? TYPES : TYPES.slice(2);
+  const home = changes.map(([name, type]) => ({ type, fd: openNs(`/proc/thread-self/ns/${name}`, `this thread's ${name} namespace`) }));
   const joined: number[] = [];
   const cwd = process.cwd();
   try {
     if (target.joinPid !== undefined) {
+      // Joining a mount namespace needs this thread's own filesystem context.
+      check(libc.unshare(CLONE_FS) as number, 'unshare', "this thread's filesystem context");
       for (const [name, type] of TYPES.slice(0, 2)) {
         const fd = openNs(`/proc/${target.joinPid}/ns/${name}`, `${name} namespace of process ${target.joinPid}`);
         joined.push(fd);

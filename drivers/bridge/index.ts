@@ -128,9 +128,17 @@ export class BridgeDriver implements Driver {
     for (const e of this.endpointPorts(network, endpoint)) await this.fw.unpublish(e);
   }
 
+  /** After a restart: the bridge, its rules, and every surviving endpoint veth back on it. */
   async restoreNetwork(network: NetworkRecord, endpoints: EndpointRecord[]): Promise<void> {
     await this.createNetwork(network);
-    for (const ep of endpoints) await this.programExternalConnectivity(network, ep);
+    for (const ep of endpoints) {
+      const hostVeth = ep.driverState.hostVeth ?? hostVethName(ep.id);
+      if (this.nl.links.find(hostVeth)) {
+        this.nl.links.set(hostVeth, { master: network.driverState.bridge!, up: true });
+        this.nl.links.setBridgePort(hostVeth, { hairpin: true });
+      }
+      await this.programExternalConnectivity(network, ep);
+    }
   }
 
   /** Bridges, veths and rule sets named like ours that no record owns; removes them. */
