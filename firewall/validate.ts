@@ -16,6 +16,11 @@ function checkBridge(bridge: unknown, what: string): void {
   } catch (err) {
     throw invalid(what, (err as Error).message);
   }
+  // iptables reads a trailing '+' as a wildcard and '!' as negation: a name
+  // with them would make rules match other interfaces.
+  if (!/^[A-Za-z0-9_.-]+$/.test(String(bridge))) {
+    throw invalid(what, `bridge name "${String(bridge)}" has characters iptables would misread: use letters, digits, '_', '.' or '-'`);
+  }
 }
 
 export function validateNetwork(n: NetworkRules): void {
