@@ -7,8 +7,9 @@
 //   filter FORWARD          -> STRAND-FORWARD (inserted first)
 //   filter STRAND-FORWARD   -i BR -> STRAND-N-<net>, -o BR -> STRAND-N-<net>  (per network)
 //   filter STRAND-N-<net>   the network's whitelist, ends in DROP
-//   filter STRAND-ISOLATION -o BR -j DROP  (per network; entered from a network's chain for
-//                           traffic leaving its bridge, so it never reaches another strand bridge)
+//   filter STRAND-ISOLATION -o BR [! DNAT] -j DROP  (per network; entered from a network's chain
+//                           for traffic leaving its bridge, so it never reaches another strand
+//                           bridge except through a published port)
 //   nat PREROUTING/OUTPUT   dst-type LOCAL -> STRAND-DNAT
 //   nat STRAND-DNAT         -> STRAND-P-<endpoint>  (per endpoint with published ports)
 //   nat STRAND-P-<ep>       DNAT per published port
@@ -113,7 +114,9 @@ export function networkPlan(n: NetworkRules, family: Family): ObjectPlan {
       jumps: [
         tagged(tag, BASE.forward, ['-i', br, '-j', N]),
         tagged(tag, BASE.forward, ['-o', br, '-j', N]),
-        tagged(tag, BASE.isolation, ['-o', br, '-j', 'DROP']),
+        // Published ports are a host service, reachable from other networks too; an
+        // internal network has none to reach.
+        tagged(tag, BASE.isolation, ['-o', br, ...(n.internal ? [] : ['-m', 'conntrack', '!', '--ctstate', 'DNAT']), '-j', 'DROP']),
       ],
     },
   };

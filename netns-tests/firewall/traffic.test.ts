@@ -129,6 +129,16 @@ for (const backend of ['legacy', 'nft'] as Backend[]) {
       assert.equal(await ask(b.name, 'tcp', a.ip, 80), null, 'B to A');
       assert.equal(await ask(both.name, 'tcp', a.ip, 80), 'a 10.44.0.9');
       assert.equal(await ask(both.name, 'tcp', b.ip, 80), 'b 10.45.0.9');
+      // A published port is a service of the host: reachable from the other network, whichever was added first.
+      await fw.publish({ endpointId: 'eb', networkId: 'nb', bridge: brB, containerIp: b.ip, ports: [{ proto: 'tcp', hostPort: 8080, containerPort: 80 }] });
+      await fw.publish({ endpointId: 'ea', networkId: 'na', bridge: brA, containerIp: a.ip, ports: [{ proto: 'tcp', hostPort: 8081, containerPort: 80 }] });
+      // Leaving its own bridge, A's traffic is masqueraded like any outbound traffic.
+      assert.equal(await ask(a.name, 'tcp', HOST_OUT, 8080), 'b 10.45.0.1');
+      assert.equal(await ask(b.name, 'tcp', HOST_OUT, 8081), 'a 10.44.0.1');
+      assert.equal(await ask(a.name, 'tcp', b.ip, 80), null, 'still no direct path');
+      // An internal network is reached by no one, published port or not.
+      await fw.addNetwork(net('nb', brB, ['10.45.0.0/24'], { internal: true }));
+      assert.equal(await ask(a.name, 'tcp', HOST_OUT, 8080), null, 'internal: published port closed');
       // Control: without strand's rules and with an open policy the kernel would route A to B.
       await fw.removeAll();
       run('ip', ['netns', 'exec', w.host.name, `iptables-${backend}`, '-P', 'FORWARD', 'ACCEPT']);

@@ -54,8 +54,9 @@ describe('firewall rule generation', () => {
     assert.deepEqual(p.tables.filter!.jumps.map((r) => `${r.chain} ${r.args.join(' ')}`), [
       'STRAND-FORWARD -m comment --comment strand:n:n1 -i br0 -j STRAND-N-n1',
       'STRAND-FORWARD -m comment --comment strand:n:n1 -o br0 -j STRAND-N-n1',
-      'STRAND-ISOLATION -m comment --comment strand:n:n1 -o br0 -j DROP',
+      'STRAND-ISOLATION -m comment --comment strand:n:n1 -o br0 -m conntrack ! --ctstate DNAT -j DROP',
     ]);
+    assert.deepEqual(networkPlan({ ...n, internal: true }, 4).tables.filter!.jumps[2]!.args.slice(4), ['-o', 'br0', '-j', 'DROP']);
     assert.deepEqual(basePlan(4).tables.filter!.jumps[0], { chain: 'FORWARD', args: ['-m', 'comment', '--comment', 'strand:base', '-j', 'STRAND-FORWARD'], insert: true });
   });
 
