@@ -12,7 +12,7 @@ import { Undo } from './undo.js';
 import { newId, sandboxNetnsName, shortId, validateName } from './ids.js';
 import { resolvePorts, type PortRequest } from './ports.js';
 import { configureEndpoint } from './sandbox-net.js';
-import { removeSandboxFiles, writeSandboxFiles } from './sandbox-files.js';
+import { removeSandboxFiles, writeSandboxFiles, writeSandboxHosts } from './sandbox-files.js';
 import { processAlive, processStartTime, stopProcess } from './process-info.js';
 import type { Driver, EndpointRecord, NetworkRecord, SandboxRecord, SubnetInfo } from './types.js';
 
@@ -195,8 +195,8 @@ export class Controller {
     return (await this.records.listNetworks()).sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  async endpointsOf(network: NetworkRecord): Promise<EndpointRecord[]> {
-    return (await this.records.listEndpoints()).filter((e) => e.networkId === network.id);
+  endpointsOf(network: NetworkRecord): Promise<EndpointRecord[]> {
+    return this.records.endpointsOfNetwork(network.id);
   }
 
   async deleteNetwork(ref: string): Promise<void> {
@@ -290,8 +290,8 @@ export class Controller {
     return (await this.records.listSandboxes()).sort((a, b) => a.created.localeCompare(b.created));
   }
 
-  async endpointsIn(sandbox: SandboxRecord): Promise<EndpointRecord[]> {
-    return (await this.records.listEndpoints()).filter((e) => e.sandboxId === sandbox.id);
+  endpointsIn(sandbox: SandboxRecord): Promise<EndpointRecord[]> {
+    return this.records.endpointsOfSandbox(sandbox.id);
   }
 
   /** Opens the sandbox's network namespace (the controller's own for host sandboxes). */
@@ -365,7 +365,7 @@ export class Controller {
     return new Undo().run(async (undo) => {
       await this.allocateAddresses(network, sandbox, endpoint, req.addresses ?? [], undo);
       endpoint.mac = req.mac ?? macFor(endpoint.addresses);
-      endpoint.ports = resolvePorts(req.ports ?? [], { tcp: await this.records.claimedPorts('tcp'), udp: await this.records.claimedPorts('udp') });
+      endpoint.ports = await resolvePorts(req.ports ?? [], (proto) => this.records.claimedPorts(proto));
       // Saving claims the host ports: a clash fails here, before any kernel work.
       await this.records.saveEndpoint(endpoint);
       undo.push('forget the endpoint', () => this.records.deleteEndpoint(endpoint));
@@ -426,7 +426,7 @@ export class Controller {
 
   private async refreshSandboxFiles(sandbox: SandboxRecord): Promise<void> {
     const addrs = (await this.endpointsIn(sandbox)).flatMap((e) => e.addresses);
-    writeSandboxFiles(this.runDir, sandbox, addrs);
+    writeSandboxHosts(this.runDir, sandbox, addrs);
   }
 
   // ---- crash recovery ----

@@ -6,15 +6,23 @@ import type { PortBinding } from './types.js';
 
 export type PortRequest = PortMapping;
 
-export function resolvePorts(requests: PortRequest[], claimed: Record<'tcp' | 'udp', Set<number>>): PortBinding[] {
-  const taken = { tcp: new Set(claimed.tcp), udp: new Set(claimed.udp) };
-  return requests.map((r) => {
+/** claimed() lists the host ports endpoints hold; it is asked only when a port must be chosen. */
+export async function resolvePorts(requests: PortRequest[], claimed: (proto: 'tcp' | 'udp') => Promise<Set<number>>): Promise<PortBinding[]> {
+  const dynamic = (r: PortRequest): boolean => r.hostPort === 0 || (r.hostPortEnd !== undefined && r.hostPortEnd !== r.hostPort);
+  // Fixed ports of this same request are taken too, so a dynamic one never lands on them.
+  const mine = { tcp: new Set<number>(), udp: new Set<number>() };
+  for (const r of requests) if (!dynamic(r)) mine[r.proto].add(r.hostPort);
+  const taken: Partial<Record<'tcp' | 'udp', Set<number>>> = {};
+  const out: PortBinding[] = [];
+  for (const r of requests) {
     let hostPort = r.hostPort;
-    if (hostPort === 0 || (r.hostPortEnd !== undefined && r.hostPortEnd !== hostPort)) {
+    if (dynamic(r)) {
       const range = hostPort === 0 ? DYNAMIC_PORT_RANGE : { start: hostPort, end: r.hostPortEnd! };
-      hostPort = pickFreePort(range, taken[r.proto], r.proto);
+      const set = (taken[r.proto] ??= new Set([...(await claimed(r.proto)), ...mine[r.proto]]));
+      hostPort = pickFreePort(range, set, r.proto);
+      set.add(hostPort);
     }
-    taken[r.proto].add(hostPort);
-    return { proto: r.proto, hostIp: r.hostIp ?? '', hostPort, containerPort: r.containerPort };
-  });
+    out.push({ proto: r.proto, hostIp: r.hostIp ?? '', hostPort, containerPort: r.containerPort });
+  }
+  return out;
 }

@@ -3,7 +3,10 @@
 //
 // Keys (per host, under core/<hostId>/):
 //   networks/<id>, network-names/<name>, endpoints/<id>,
-//   sandboxes/<id>, sandbox-names/<name>, ports/<proto>/<port>
+//   sandboxes/<id>, sandbox-names/<name>, ports/<proto>/<port>,
+//   and the indexes by-network/<networkId>/<endpointId> and
+//   by-sandbox/<sandboxId>/<endpointId>, so finding a sandbox's or a
+//   network's endpoints costs the same however many endpoints exist.
 import { StrandError } from '../common/errors.js';
 import type { Store, TxnCheck, TxnOp } from '../store/types.js';
 import type { EndpointRecord, NetworkRecord, PortBinding, SandboxRecord } from './types.js';
@@ -111,13 +114,34 @@ export class Records {
     return this.getJson<EndpointRecord>(this.key('endpoints', id));
   }
 
+  endpointsOfNetwork(networkId: string): Promise<EndpointRecord[]> {
+    return this.indexed(`by-network/${networkId}/`);
+  }
+
+  endpointsOfSandbox(sandboxId: string): Promise<EndpointRecord[]> {
+    return this.indexed(`by-sandbox/${sandboxId}/`);
+  }
+
+  private async indexed(index: string): Promise<EndpointRecord[]> {
+    const ids = (await this.store.list(this.prefix + index)).map((kv) => kv.value);
+    const found = await Promise.all(ids.map((id) => this.getEndpoint(id)));
+    return found.filter((e): e is EndpointRecord => e !== undefined);
+  }
+
+  private indexKeys(rec: EndpointRecord): string[] {
+    return [`${this.prefix}by-network/${rec.networkId}/${rec.id}`, `${this.prefix}by-sandbox/${rec.sandboxId}/${rec.id}`];
+  }
+
   /**
    * Saves an endpoint and claims its host ports in one transaction: a port
    * another endpoint holds on the same or a wildcard address is refused.
    */
   async saveEndpoint(rec: EndpointRecord): Promise<void> {
     const checks: TxnCheck[] = [];
-    const ops: TxnOp[] = [{ op: 'put', key: this.key('endpoints', rec.id), value: JSON.stringify(rec) }];
+    const ops: TxnOp[] = [
+      { op: 'put', key: this.key('endpoints', rec.id), value: JSON.stringify(rec) },
+      ...this.indexKeys(rec).map((key): TxnOp => ({ op: 'put', key, value: rec.id })),
+    ];
     const byPort = new Map<string, PortBinding[]>();
     for (const p of rec.ports) {
       const k = `${this.prefix}ports/${p.proto}/${p.hostPort}`;
@@ -143,7 +167,7 @@ export class Records {
   /** Removes an endpoint and its port claims. */
   async deleteEndpoint(rec: EndpointRecord): Promise<void> {
     const checks: TxnCheck[] = [];
-    const ops: TxnOp[] = [{ op: 'delete', key: this.key('endpoints', rec.id) }];
+    const ops: TxnOp[] = [{ op: 'delete', key: this.key('endpoints', rec.id) }, ...this.indexKeys(rec).map((key): TxnOp => ({ op: 'delete', key }))];
     const keys = new Set(rec.ports.map((p) => `${this.prefix}ports/${p.proto}/${p.hostPort}`));
     for (const key of keys) {
       const kv = await this.store.get(key);

@@ -59,6 +59,11 @@ export function writeSandboxFiles(runDir: string, sb: SandboxRecord, addresses: 
   return paths;
 }
 
+/** Rewrites only /etc/hosts, the one file that follows the sandbox's addresses. */
+export function writeSandboxHosts(runDir: string, sb: SandboxRecord, addresses: string[]): void {
+  writeFileSync(join(sandboxDir(runDir, sb.id), 'hosts'), renderHosts(sb, addresses));
+}
+
 export function removeSandboxFiles(runDir: string, sandboxId: string): void {
   rmSync(sandboxDir(runDir, sandboxId), { recursive: true, force: true });
 }
