@@ -1,67 +1,60 @@
-// `npm run demo`: strand's main job on this machine. Until the single-host
-// drivers land, it shows the kernel layer at work: two namespaces joined by a
-// veth pair, addresses, a route, a ping across, and everything removed.
+// `npm run demo`: strand's main job on this machine, on the embedded store.
+// A bridge network, two sandboxes talking to each other by address, an HTTP
+// server in one reached through a published port from the host, then
+// everything removed and checked gone.
 import { spawnSync } from 'node:child_process';
-import { Netlink, createNetns, deleteNetns, listNetns, writeSysctl } from '../netlink/index.js';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { listNetns, Netlink } from '../netlink/index.js';
 
-const tag = process.pid.toString(36);
-const nsA = `strand-demo-a-${tag}`;
-const nsB = `strand-demo-b-${tag}`;
+const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'strand');
+const NET = 'strand-demo';
+const SUBNET = '10.210.0.0/24';
+const HOST_PORT = 18080;
 
-function step(text: string): void {
-  console.log(`• ${text}`);
+// A tiny HTTP server for the first sandbox: answers with its hostname and the caller's address.
+const SERVER = `require('http').createServer((q, s) => s.end('hello from ' + require('os').hostname() + ' to ' + q.socket.remoteAddress.replace('::ffff:', '') + '\\n')).listen(80)`;
+const CLIENT = (url: string) => `(async () => { for (let i = 0; i < 50; i++) { try { const r = await fetch('${url}'); process.stdout.write(await r.text()); return; } catch { await new Promise((r) => setTimeout(r, 100)); } } process.exit(1); })()`;
+
+function strand(args: string[], quiet = false): string {
+  if (!quiet) console.log(`$ strand ${args.map((a) => (/[\s'"()]/.test(a) ? `'${a.length > 40 ? a.slice(0, 37) + '...' : a}'` : a)).join(' ')}`);
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`strand ${args[0]} failed: ${r.stderr.trim()}`);
+  if (!quiet && r.stdout.trim()) console.log(r.stdout.replace(/^/gm, '  ').trimEnd());
+  return r.stdout;
 }
 
-function ping(fromNs: string, ip: string): void {
-  // The demo's one outside program: ping, as a user would run it, inside the namespace.
-  const r = spawnSync('ip', ['netns', 'exec', fromNs, 'ping', '-c', '3', '-i', '0.2', '-W', '2', ip], { encoding: 'utf8' });
-  const summary = r.stdout.split('\n').filter((l) => /packets transmitted|rtt/.test(l));
-  for (const line of summary) console.log(`    ${line}`);
-  if (r.status !== 0) throw new Error(`ping ${ip} from ${fromNs} failed: ${r.stderr || r.stdout}`);
+function leftovers(): string[] {
+  const nl = Netlink.open();
+  try {
+    const links = nl.links.list().map((l) => l.name).filter((n) => /^(sb-|sv|st)[0-9a-f]{12}$/.test(n));
+    const rules = ['iptables-save', 'ip6tables-save'].flatMap((tool) => spawnSync(tool, [], { encoding: 'utf8' }).stdout?.split('\n').filter((l) => /strand/i.test(l)) ?? []);
+    const ns = listNetns().filter((n) => n.startsWith('strand-'));
+    return [...links.map((l) => `link ${l}`), ...ns.map((n) => `namespace ${n}`), ...rules.map((r) => `rule ${r}`)];
+  } finally {
+    nl.close();
+  }
 }
 
-const created: string[] = [];
 try {
-  const t0 = performance.now();
-  const a = createNetns(nsA);
-  created.push(nsA);
-  const b = createNetns(nsB);
-  created.push(nsB);
-  step(`created namespaces ${nsA} and ${nsB} (ip netns lists them: ${listNetns().filter((n) => n.endsWith(tag)).length} of 2)`);
+  console.log('strand demo: a bridge network, two sandboxes, a published port\n');
+  strand(['network', 'create', '--subnet', SUBNET, NET]);
+  strand(['run', '-d', '--name', 'demo-web', '--hostname', 'web', '--network', NET, '-p', `127.0.0.1:${HOST_PORT}:80`, '--', process.execPath, '-e', SERVER]);
+  strand(['ps']);
+  const web = (JSON.parse(strand(['ps', '--format', 'json'], true)) as { name: string; addresses: string[] }[]).find((s) => s.name === 'demo-web')!;
+  const webIp = web.addresses[0]!.split('/')[0]!;
 
-  const nla = Netlink.open(a);
-  const nlb = Netlink.open(b);
-  nla.links.add({ kind: 'veth', name: 'eth0', mtu: 1500, up: true, peer: { name: 'eth0', netns: b } });
-  nlb.links.set('eth0', { up: true });
-  nla.links.set('lo', { up: true });
-  nlb.links.set('lo', { up: true });
-  step('veth pair eth0 <-> eth0 created with its peer straight inside the second namespace, both up');
+  console.log(`\n• a second sandbox on ${NET} asks the first by address (${webIp}):`);
+  strand(['run', '--name', 'demo-client', '--network', NET, '--', process.execPath, '-e', CLIENT(`http://${webIp}/`)]);
 
-  nla.addresses.add('eth0', '10.200.0.1/24');
-  nla.addresses.add('eth0', 'fd00:200::1/64', { noDad: true });
-  nlb.addresses.add('eth0', '10.200.0.2/24');
-  nlb.addresses.add('eth0', 'fd00:200::2/64', { noDad: true });
-  nlb.addresses.add('lo', '10.201.0.1/32');
-  writeSysctl('net.ipv4.ip_forward', 1, b);
-  nla.routes.add({ dst: '10.201.0.0/24', gateway: '10.200.0.2' });
-  step('addresses 10.200.0.1/24 and 10.200.0.2/24 (plus IPv6), and a route to 10.201.0.0/24 via the second namespace');
-  const setupMs = performance.now() - t0;
-
-  for (const l of nla.links.list()) console.log(`    ${nsA}: ${l.name} index ${l.index} ${l.kind ?? 'device'} mtu ${l.mtu} ${l.up ? 'up' : 'down'} ${l.mac ?? ''}`);
-  for (const r of nla.routes.list({ family: 4 })) console.log(`    ${nsA}: route ${r.dst}${r.gateway ? ` via ${r.gateway}` : ''} scope ${r.scope}`);
-
-  step('ping 10.200.0.2 (the peer), 10.201.0.1 (through the route) and fd00:200::2 (IPv6)');
-  ping(nsA, '10.200.0.2');
-  ping(nsA, '10.201.0.1');
-  ping(nsA, 'fd00:200::2');
-  nla.close();
-  nlb.close();
-  a.close();
-  b.close();
-  console.log(`set-up through strand's netlink layer took ${setupMs.toFixed(1)} ms, no process spawned`);
+  console.log(`\n• the host asks the published port 127.0.0.1:${HOST_PORT}:`);
+  const res = await fetch(`http://127.0.0.1:${HOST_PORT}/`);
+  console.log(`  ${(await res.text()).trim()}`);
 } finally {
-  for (const name of created.reverse()) deleteNetns(name);
-  const left = listNetns().filter((n) => n.endsWith(tag));
-  step(left.length ? `LEFT BEHIND: ${left.join(', ')}` : 'removed both namespaces (and the veth pair with them); nothing left behind');
+  console.log('\n• removing everything');
+  spawnSync(process.execPath, [BIN, 'rm', '-f', 'demo-web', 'demo-client'], { stdio: 'ignore' });
+  spawnSync(process.execPath, [BIN, 'network', 'rm', NET], { stdio: 'ignore' });
+  const left = leftovers();
+  console.log(left.length ? `LEFT BEHIND: ${left.join(', ')}` : 'nothing left behind: no strand link, namespace or iptables rule remains');
   if (left.length) process.exitCode = 1;
 }

@@ -60,6 +60,9 @@ export class BridgeDriver implements Driver {
   async deleteNetwork(network: NetworkRecord): Promise<void> {
     await this.fw.removeNetwork(this.rules(network));
     this.nl.links.delete(network.driverState.bridge!, { missingOk: true });
+    // The last network gone: strand's own chains and jumps go too, leaving the host's tables as they were.
+    const left = await this.fw.inventory();
+    if (!left.networks.length && !left.endpoints.length) await this.fw.removeAll();
   }
 
   async createEndpoint({ network, endpoint, sandboxNs }: EndpointRequest): Promise<Record<string, string>> {
