@@ -17,7 +17,7 @@ import { StrandError } from '../common/errors.js';
 import type { NetNs } from '../netlink/index.js';
 import { backendFromEnv, cachedBackend, checkBackend, toolName, type Backend, type Family } from './backend.js';
 import { runTool, type ToolResult } from './exec.js';
-import { endpointNatChain, networkFilterChain, networkNatChain, networkTag, endpointTag } from './names.js';
+import { checkId, endpointNatChain, networkFilterChain, networkNatChain, networkTag, endpointTag } from './names.js';
 import { endpointPlan, networkPlan, type ObjectPlan } from './rules.js';
 import { parseSave, type Saved } from './save.js';
 import { addScript, ensureBaseScript, isEmptyScript, removeAllScript, removeScript, render, repairScript, type Script } from './script.js';
@@ -89,6 +89,18 @@ export class Firewall {
   async unpublish(e: EndpointPorts): Promise<void> {
     validateEndpoint(e);
     return this.exclusive(() => this.remove(endpointTarget(e.endpointId), [endpointPlan(e)]));
+  }
+
+  /** Removes a network's rules knowing only its id (GC of what inventory() found); reads iptables-save. */
+  async removeNetworkById(id: string): Promise<void> {
+    checkId(id, 'network id');
+    return this.exclusive(() => this.repair(networkTarget(id), this.families));
+  }
+
+  /** Removes an endpoint's published ports knowing only its id; reads iptables-save. */
+  async removeEndpointById(id: string): Promise<void> {
+    checkId(id, 'endpoint id');
+    return this.exclusive(() => this.repair(endpointTarget(id), this.families));
   }
 
   /** The networks and endpoints strand has rules for now, from iptables-save (for reconcile/GC). */

@@ -122,6 +122,23 @@ for (const backend of ['legacy', 'nft'] as Backend[]) {
       assert.match(s, /-A STRAND-POSTROUTING -m comment --comment "?strand:n:n2"? -j STRAND-M-n2/);
     });
 
+    it('removes a network or an endpoint by id alone, as GC after a crash does', async () => {
+      const { name, fw } = await open();
+      await fw.addNetwork(network('n1', 'br0'));
+      await fw.addNetwork(network('n2', 'br1'));
+      await fw.publish(endpoint('e1', '10.50.0.2', 8080));
+      await fw.publish(endpoint('e2', 'fd00:50::3', 8081));
+      await fw.removeEndpointById('e2');
+      await fw.removeNetworkById('n2');
+      await fw.removeNetworkById('n2');
+      assert.deepEqual(await fw.inventory(), { networks: ['n1'], endpoints: ['e1'] });
+      for (const text of [save(name, v4), save(name, v6)]) {
+        assert.doesNotMatch(text, /STRAND-[NM]-n2|strand:n:n2|STRAND-P-e2|strand:e:e2/);
+        assert.match(text, /STRAND-N-n1/);
+      }
+      assert.match(save(name, v4), /STRAND-P-e1/);
+    });
+
     it('rejects bad input with a clear error and makes no rule', async () => {
       const { name, fw } = await open();
       const before = save(name, v4);
