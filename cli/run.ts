@@ -139,7 +139,10 @@ export async function runCommand(ctl: () => Promise<Controller>, argv: string[])
     if (!spawned) throw new StrandError('invalid', `command "${cmd}" could not be started`);
     await c.setSandboxPid(sandbox, started.pid!);
   } catch (err) {
-    await c.removeSandbox(sandbox.id).catch(() => undefined);
+    await c.removeSandbox(sandbox.id).catch((cleanup: Error) => {
+      // The user must learn that something was left, and what to run.
+      if (err instanceof Error) err.message += `; removing the half-made sandbox "${sandbox.name}" failed too (${cleanup.message}): run "strand gc"`;
+    });
     throw err;
   }
 
