@@ -120,7 +120,7 @@ export class Controller {
   async createNetwork(req: NetworkRequest): Promise<NetworkRecord> {
     validateName(req.name, 'network');
     const driver = this.driver(req.driver ?? 'bridge');
-    if (await this.records.findNetwork(req.name)) {
+    if (await this.records.networkNameTaken(req.name)) {
       throw new StrandError('exists', `network "${req.name}" already exists; choose another name or remove it first`);
     }
     const existing = await this.records.listNetworks();
@@ -235,7 +235,7 @@ export class Controller {
     const id = newId();
     const name = req.name ?? shortId(id);
     validateName(name, 'sandbox');
-    if (await this.records.findSandbox(name)) throw new StrandError('exists', `a sandbox named "${name}" already exists; choose another name or "strand rm ${name}"`);
+    if (await this.records.sandboxNameTaken(name)) throw new StrandError('exists', `a sandbox named "${name}" already exists; choose another name or "strand rm ${name}"`);
     let kind: SandboxRecord['kind'] = 'netns';
     let netnsPath = `/run/netns/${sandboxNetnsName(id)}`;
     let sharesWith: string | undefined;

@@ -2,21 +2,27 @@
 // start time from /proc/PID/stat is recorded beside it.
 import { readFileSync } from 'node:fs';
 
-export function processStartTime(pid: number): string | undefined {
+/** State and start time from /proc/PID/stat, or undefined when there is no such process. */
+function stat(pid: number): { state: string; start: string } | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 22 (starttime), counted after the command name's closing parenthesis.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19];
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name's closing parenthesis: 3 (state) is first, 22 (starttime) the 20th.
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0]!, start: fields[19]! };
   } catch {
     return undefined;
   }
 }
 
+export function processStartTime(pid: number): string | undefined {
+  return stat(pid)?.start;
+}
+
+/** Whether the process runs (a zombie waiting to be reaped does not) and is the one that started at startTime. */
 export function processAlive(pid: number, startTime?: string): boolean {
-  const now = processStartTime(pid);
-  if (now === undefined) return false;
-  return !startTime || now === startTime;
+  const now = stat(pid);
+  if (!now || now.state === 'Z' || now.state === 'X') return false;
+  return !startTime || now.start === startTime;
 }
 
 /** SIGTERM, then SIGKILL after graceMs if the process (the same one: start time checked) still runs. */

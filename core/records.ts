@@ -73,7 +73,16 @@ export class Records {
     ]);
   }
 
+  /** Whether a network of exactly this name exists (names, not id prefixes, must be unique). */
+  async networkNameTaken(name: string): Promise<boolean> {
+    return (await this.store.get(this.key('network-names', name))) !== undefined;
+  }
+
   // ---- sandboxes ----
+
+  async sandboxNameTaken(name: string): Promise<boolean> {
+    return (await this.store.get(this.key('sandbox-names', name))) !== undefined;
+  }
 
   listSandboxes(): Promise<SandboxRecord[]> {
     return this.listJson<SandboxRecord>('sandboxes');

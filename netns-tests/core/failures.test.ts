@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { useTestBed, ipJson, run } from '../harness.js';
 import { listNetns } from '../../netlink/index.js';
 import { StrandHost } from './strand-host.js';
+import { processAlive } from '../../core/process-info.js';
 
 const BIN = join(process.cwd(), 'bin', 'strand');
 
@@ -77,6 +78,20 @@ describe('strand failures and bad input', function () {
     assert.deepEqual(h.ps().map((s) => s.name), ['a']);
   });
 
+  it('takes names that look like id prefixes as names', () => {
+    const h = new StrandHost(bed());
+    // Sixteen one-letter hex names: nearly surely some sandbox id starts with one of them.
+    const names = [...'0123456789abcdef'];
+    for (const n of names) h.strand(['run', '-d', '--name', n, '--network', 'none', '--', 'sleep', '300']);
+    assert.deepEqual(h.ps().map((s) => s.name).sort(), names);
+    for (const n of names) {
+      h.strand(['network', 'create', '--subnet', `10.${80 + parseInt(n, 16)}.0.0/24`, `${n}`]);
+    }
+    refused(h, ['run', '--name', 'a', '--network', 'none', '--', 'true'], /a sandbox named "a" already exists/);
+    h.strand(['rm', '-f', ...names]);
+    assert.deepEqual(h.ps(), []);
+  });
+
   it('refuses to remove a network that still has endpoints, saying which', () => {
     const h = new StrandHost(bed());
     h.strand(['network', 'create', '--subnet', '10.67.0.0/24', 'n1']);
@@ -108,7 +123,7 @@ describe('strand failures and bad input', function () {
     assert.match(gc, /removed sandbox doomed/);
     assert.deepEqual(snapshot(h), base);
     assert.deepEqual(h.ps(), []);
-    assert.throws(() => process.kill(sb!.pid!, 0), 'the orphaned command was stopped');
+    assert.ok(!processAlive(sb.pid), 'the orphaned command was stopped');
     // The address is free again: asking for it by name works.
     h.strand(['run', '--network', 'n1', '--ip', address.split('/')[0]!, '--', 'true']);
   });

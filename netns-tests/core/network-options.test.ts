@@ -2,18 +2,10 @@
 // an ip range, auxiliary addresses, and what inspect reports.
 import assert from 'node:assert/strict';
 import { useTestBed, ipJson } from '../harness.js';
-import { ask, serve } from '../firewall/traffic.js';
-import { HOST_OUT, OUTSIDE } from '../firewall/topology.js';
+import { answer, ask, serve } from '../support/traffic.js';
+import { HOST_OUT, OUTSIDE } from '../support/topology.js';
 import { StrandHost } from './strand-host.js';
 
-async function answer(probe: () => Promise<string | null>, tries = 20): Promise<string | null> {
-  for (let i = 0; i < tries; i++) {
-    const got = await probe();
-    if (got !== null) return got;
-    await new Promise((r) => setTimeout(r, 150));
-  }
-  return null;
-}
 
 describe('strand network options', function () {
   this.timeout(120000);

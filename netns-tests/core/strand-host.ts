@@ -8,11 +8,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deleteNetns, listNetns } from '../../netlink/index.js';
 import { type TestBed } from '../harness.js';
-import { World } from '../firewall/topology.js';
+import { World } from '../support/topology.js';
+import { ECHO_SERVER } from '../support/traffic.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = join(here, '..', '..', '..', 'bin', 'strand');
-export const ECHO_SERVER = join(here, '..', 'support', 'echo-server.js');
 
 export interface CliResult {
   status: number;

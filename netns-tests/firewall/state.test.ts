@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { useTestBed, run } from '../harness.js';
 import { Firewall, detectBackend, forgetBackends, pickFreePort, type Backend, type NetworkRules, type EndpointPorts } from '../../firewall/index.js';
 import { StrandError } from '../../common/errors.js';
-import { serve } from './traffic.js';
+import { serve } from '../support/traffic.js';
 
 const save = (ns: string, tool: string): string => run('ip', ['netns', 'exec', ns, tool]).stdout;
 /** Rule and chain lines of a save, without the comment and counter noise that differs between runs. */

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { useTestBed, run } from '../harness.js';
 import { Firewall, type Backend, type NetworkRules, type EndpointPorts } from '../../firewall/index.js';
-import { World, HOST_OUT, OUTSIDE, HOST_OUT6, OUTSIDE6 } from './topology.js';
-import { serve, ask } from './traffic.js';
+import { World, HOST_OUT, OUTSIDE, HOST_OUT6, OUTSIDE6 } from '../support/topology.js';
+import { serve, ask } from '../support/traffic.js';
 
 const net = (id: string, bridge: string, subnets: string[], extra: Partial<NetworkRules> = {}): NetworkRules => ({
   id, bridge, subnets, icc: true, internal: false, masquerade: true, ...extra,

@@ -3,22 +3,14 @@
 // Node itself is the tool (`ip netns exec NS node -e ...`), so nothing
 // beyond the test machine's node and iproute2 is needed.
 import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { TestBed } from '../harness.js';
 
-export type Proto = 'tcp' | 'udp';
+/** The answering server program (echo-server.ts), for namespaces and sandboxes alike. */
+export const ECHO_SERVER = join(dirname(fileURLToPath(import.meta.url)), 'echo-server.js');
 
-// argv: proto port name. Listens on every v4 and v6 address; answers "name peer".
-const SERVER = `
-const [proto, port, name] = process.argv.slice(1);
-const peer = (a) => a.replace(/^::ffff:/, '');
-if (proto === 'tcp') {
-  require('net').createServer((s) => { s.on('error', () => {}); s.end(name + ' ' + peer(s.remoteAddress) + '\\n'); })
-    .listen({ port: +port, host: '::', ipv6Only: false }, () => console.log('ready'));
-} else {
-  const u = require('dgram').createSocket({ type: 'udp6', ipv6Only: false });
-  u.on('message', (m, r) => u.send(name + ' ' + peer(r.address) + '\\n', r.port, r.address));
-  u.bind(+port, '::', () => console.log('ready'));
-}`;
+export type Proto = 'tcp' | 'udp';
 
 // argv: proto host port timeoutMs. Prints the answer, or exits non-zero.
 const CLIENT = `
@@ -41,7 +33,8 @@ if (proto === 'tcp') {
 
 /** Starts an answering server in a namespace; killed when the test ends. */
 export function serve(bed: TestBed, ns: string, proto: Proto, port: number, name: string): Promise<void> {
-  const child = bed.process(spawn('ip', ['netns', 'exec', ns, 'node', '-e', SERVER, proto, String(port), name], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const ports = proto === 'tcp' ? [String(port), ''] : ['', String(port)];
+  const child = bed.process(spawn('ip', ['netns', 'exec', ns, process.execPath, ECHO_SERVER, name, ...ports], { stdio: ['ignore', 'pipe', 'pipe'] }));
   return new Promise((resolve, reject) => {
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err += d));
@@ -58,4 +51,14 @@ export function ask(ns: string, proto: Proto, host: string, port: number, timeou
     child.stdout!.on('data', (d: Buffer) => (out += d));
     child.once('exit', (code) => resolve(code === 0 ? out.trim() : null));
   });
+}
+
+/** Repeats a probe until it answers (a server sandbox may still be starting); null if it never does. */
+export async function answer(probe: () => Promise<string | null>, tries = 20): Promise<string | null> {
+  for (let i = 0; i < tries; i++) {
+    const got = await probe();
+    if (got !== null) return got;
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  return null;
 }
