@@ -414,6 +414,19 @@ export class Controller {
   /** Tears an endpoint down; every step succeeds when its object is already gone. */
   private async removeEndpoint(ep: EndpointRecord): Promise<void> {
     const network = await this.records.getNetwork(ep.networkId);
+    // The sandbox gives the interface back: a veth would go with its host end anyway,
+    // but a macvlan lives only inside the sandbox.
+    const sandbox = await this.records.getSandbox(ep.sandboxId);
+    if (sandbox?.kind === 'netns' && existsSync(sandbox.netnsPath)) {
+      const ns = this.openSandboxNs(sandbox);
+      const nl = Netlink.open(ns);
+      try {
+        nl.links.delete(ep.ifName, { missingOk: true });
+      } finally {
+        nl.close();
+        ns.close();
+      }
+    }
     if (network) {
       const driver = this.driver(network.driver);
       await driver.revokeExternalConnectivity(network, ep);

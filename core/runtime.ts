@@ -6,6 +6,7 @@ import { openStore } from '../store/index.js';
 import { BridgeDriver } from '../drivers/bridge/index.js';
 import { HostDriver } from '../drivers/host/index.js';
 import { NoneDriver } from '../drivers/none/index.js';
+import { MacvlanDriver } from '../drivers/macvlan/index.js';
 import { Controller } from './controller.js';
 
 export interface RuntimeOptions {
@@ -22,7 +23,7 @@ export async function openController(options: RuntimeOptions = {}): Promise<Cont
     const fw = await Firewall.open();
     const controller = new Controller({
       store,
-      drivers: [new BridgeDriver(nl, fw), new HostDriver(), new NoneDriver()],
+      drivers: [new BridgeDriver(nl, fw), new MacvlanDriver(nl), new HostDriver(), new NoneDriver()],
       ...(options.hostId ? { hostId: options.hostId } : {}),
       ...(options.runDir ?? process.env.STRAND_RUN_DIR ? { runDir: (options.runDir ?? process.env.STRAND_RUN_DIR)! } : {}),
     });

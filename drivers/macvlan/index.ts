@@ -1,0 +1,92 @@
+// The macvlan driver: containers get a macvlan interface on a parent (the
+// underlay link) in bridge, private, vepa or passthru mode, with addresses of
+// the underlay's subnet, so they are peers of the hosts on that network.
+import { StrandError } from '../../common/errors.js';
+import { Netlink, type MacvlanMode } from '../../netlink/index.js';
+import { tempVethName } from '../../core/ids.js';
+import type { Driver, EndpointRecord, EndpointRequest, JoinInfo, NetworkRecord } from '../../core/types.js';
+
+const MODES: readonly MacvlanMode[] = ['bridge', 'private', 'vepa', 'passthru'];
+const KEYS = ['parent', 'macvlan_mode', 'mtu'];
+
+export class MacvlanDriver implements Driver {
+  readonly name = 'macvlan';
+  readonly capabilities = { scope: 'local', connectivityScope: 'global', needsIpam: true } as const;
+
+  constructor(private readonly nl: Netlink) {}
+
+  validateNetwork(network: NetworkRecord, existing: NetworkRecord[]): Record<string, string> {
+    for (const key of Object.keys(network.options)) {
+      if (!KEYS.includes(key)) throw new StrandError('invalid', `unknown option "${key}" for the macvlan driver; known: ${KEYS.join(', ')}`);
+    }
+    const parent = network.options.parent;
+    if (!parent) throw new StrandError('invalid', 'the macvlan driver needs --opt parent=INTERFACE (the underlay link)');
+    if (/\.\d+$/.test(parent) && !this.nl.links.find(parent)) {
+      // Docker would make the 802.1q sub-interface; this kernel has no 802.1q link type.
+      throw new StrandError('invalid', `parent "${parent}" looks like a VLAN sub-interface, but this kernel has no 802.1q (VLAN) support; create it beforehand or use an untagged parent`);
+    }
+    const link = this.nl.links.find(parent);
+    if (!link) throw new StrandError('not-found', `parent interface "${parent}" does not exist`);
+    const mode = network.options.macvlan_mode ?? 'bridge';
+    if (!(MODES as readonly string[]).includes(mode)) throw new StrandError('invalid', `invalid macvlan_mode "${mode}": use one of ${MODES.join(', ')}`);
+    const mtu = network.options.mtu ?? String(link.mtu);
+    if (!/^\d+$/.test(mtu) || Number(mtu) < 68 || Number(mtu) > link.mtu) {
+      throw new StrandError('invalid', `invalid mtu "${mtu}": a macvlan's MTU must be 68 to ${link.mtu} (its parent's)`);
+    }
+    if (network.internal) throw new StrandError('invalid', 'a macvlan network cannot be internal: its traffic goes straight out of the parent');
+    const twin = existing.find((n) => n.driver === this.name && n.driverState.parent === parent && (mode === 'passthru' || n.driverState.mode === 'passthru'));
+    if (twin) throw new StrandError('in-use', `parent "${parent}" is taken in passthru mode by network "${twin.name}"`);
+    return { parent, mode, mtu };
+  }
+
+  async createNetwork(network: NetworkRecord): Promise<void> {
+    // The parent must be up for its macvlans to carry traffic.
+    this.nl.links.set(network.driverState.parent!, { up: true });
+  }
+
+  async deleteNetwork(): Promise<void> {}
+
+  async createEndpoint({ network, endpoint, sandboxNs }: EndpointRequest): Promise<Record<string, string>> {
+    const st = network.driverState;
+    const name = sandboxNs ? endpoint.ifName : tempVethName(endpoint.id);
+    this.nl.links.add({
+      kind: 'macvlan',
+      name,
+      parent: st.parent!,
+      mode: st.mode as MacvlanMode,
+      mtu: Number(st.mtu),
+      ...(endpoint.mac ? { mac: endpoint.mac } : {}),
+      ...(sandboxNs ? { netns: sandboxNs } : {}),
+    });
+    return { link: name, inSandbox: sandboxNs ? 'true' : 'false' };
+  }
+
+  /** The macvlan lives in the sandbox; it goes with the namespace, or here if it never moved. */
+  async deleteEndpoint(_network: NetworkRecord, endpoint: EndpointRecord): Promise<void> {
+    if (endpoint.driverState.inSandbox !== 'true') this.nl.links.delete(tempVethName(endpoint.id), { missingOk: true });
+  }
+
+  async join({ network, endpoint, sandboxNs }: EndpointRequest): Promise<JoinInfo> {
+    const gw4 = network.subnets.find((s) => s.family === 4)?.gateway;
+    const gw6 = network.subnets.find((s) => s.family === 6)?.gateway;
+    return {
+      srcName: endpoint.driverState.link ?? tempVethName(endpoint.id),
+      inSandbox: sandboxNs !== undefined,
+      ...(gw4 ? { gateway: gw4 } : {}),
+      ...(gw6 ? { gatewayV6: gw6 } : {}),
+      routes: [],
+    };
+  }
+
+  async leave(): Promise<void> {}
+
+  async programExternalConnectivity(network: NetworkRecord, endpoint: EndpointRecord): Promise<void> {
+    if (endpoint.ports.length) throw new StrandError('invalid', `network "${network.name}" is a macvlan network: containers are reached at their own addresses, ports cannot be published`);
+  }
+
+  async revokeExternalConnectivity(): Promise<void> {}
+
+  async restoreNetwork(network: NetworkRecord): Promise<void> {
+    await this.createNetwork(network);
+  }
+}
