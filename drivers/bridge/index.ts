@@ -36,6 +36,12 @@ export class BridgeDriver implements Driver {
 
   /** Idempotent: an existing bridge of that name is taken over and brought in line. */
   async createNetwork(network: NetworkRecord): Promise<void> {
+    this.ensureBridge(network);
+    await this.ensureRules(network);
+  }
+
+  /** The bridge, up, with its MTU, the gateway addresses, and the sysctls its traffic needs. */
+  ensureBridge(network: NetworkRecord): { created: boolean } {
     const st = network.driverState;
     const bridge = st.bridge!;
     const mtu = Number(st.mtu);
@@ -49,10 +55,15 @@ export class BridgeDriver implements Driver {
     // Forwarding for the containers' traffic; route_localnet so 127.0.0.1 can reach a published port;
     // bridge traffic through iptables so icc=false and isolation apply within a bridge too.
     writeSysctl('net.ipv4.ip_forward', 1);
-    if (network.ipv6) writeSysctl('net.ipv6.conf.all.forwarding', 1);
+    if (network.subnets.some((s) => s.family === 6)) writeSysctl('net.ipv6.conf.all.forwarding', 1);
     writeSysctl(`net.ipv4.conf.${bridge}.route_localnet`, 1);
     writeSysctl('net.bridge.bridge-nf-call-iptables', 1);
     writeSysctl('net.bridge.bridge-nf-call-ip6tables', 1);
+    return { created: !found };
+  }
+
+  /** strand's base chains and the network's forwarding, NAT, icc and isolation rules. */
+  async ensureRules(network: NetworkRecord): Promise<void> {
     await this.fw.ensureBase();
     await this.fw.addNetwork(this.rules(network));
   }
@@ -80,7 +91,7 @@ export class BridgeDriver implements Driver {
     });
     try {
       // Hairpin lets a container reach its own published port through the host.
-      this.nl.links.setBridgePort(hostVeth, { hairpin: true });
+      if (network.driverState.hairpin !== 'false') this.nl.links.setBridgePort(hostVeth, { hairpin: true });
     } catch (err) {
       this.nl.links.delete(hostVeth, { missingOk: true });
       throw err;
@@ -138,7 +149,7 @@ export class BridgeDriver implements Driver {
       const hostVeth = ep.driverState.hostVeth ?? hostVethName(ep.id);
       if (this.nl.links.find(hostVeth)) {
         this.nl.links.set(hostVeth, { master: network.driverState.bridge!, up: true });
-        this.nl.links.setBridgePort(hostVeth, { hairpin: true });
+        if (network.driverState.hairpin !== 'false') this.nl.links.setBridgePort(hostVeth, { hairpin: true });
       }
       await this.programExternalConnectivity(network, ep);
     }
