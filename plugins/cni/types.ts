@@ -38,7 +38,10 @@ export interface CniInterface {
   mac?: string;
   /** The netns path for container interfaces; absent or '' for host ones. */
   sandbox?: string;
+  /** 1.1 only, like socketPath and pciID: dropped when printed for older versions. */
   mtu?: number;
+  socketPath?: string;
+  pciID?: string;
 }
 
 export interface CniIp {
@@ -85,6 +88,8 @@ export interface NetConf {
   runtimeConfig?: Record<string, unknown>;
   prevResult?: CniResult;
   args?: Record<string, unknown>;
+  /** Declared by the conflist; libcni leaves it in the request. */
+  capabilities?: Record<string, unknown>;
   [key: string]: unknown;
 }
 
