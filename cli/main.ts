@@ -6,11 +6,12 @@ import { networkCommand } from './network.js';
 import { runCommand } from './run.js';
 import { gcCommand, psCommand, rmCommand } from './sandboxes.js';
 import { daemonCommand } from './daemon.js';
+import { cniCommand } from './cni.js';
 
 const HELP = `usage: strand [--store URL] COMMAND [OPTIONS]
 
-Container networking: bridge, host and none networks and shared sandboxes on
-one host, with IPAM and a key-value store.
+Container networking: bridge, macvlan, host and none networks and shared
+sandboxes, with IPAM, a key-value store and CNI plugins.
 
 Commands:
   network create|ls|inspect|rm|connect|disconnect|prune   manage networks
@@ -19,6 +20,7 @@ Commands:
   rm [-f] NAME...                                         remove sandboxes
   gc                                                      remove what killed runs left behind
   daemon                                                  run the per-host agent
+  cni install --dir DIR                                   write the CNI plugin executables
   version                                                 print strand's version
   help                                                    show this help
 
@@ -79,6 +81,9 @@ export async function main(argv: string[]): Promise<void> {
         break;
       case 'daemon':
         await daemonCommand(ctl, rest);
+        break;
+      case 'cni':
+        await cniCommand(rest);
         break;
       default:
         throw new StrandError('invalid', `unknown command "${command}"; run "strand --help" for the list`);

@@ -20,10 +20,9 @@ export async function openController(options: RuntimeOptions = {}): Promise<Cont
   const store = await openStore(options.store);
   try {
     const nl = Netlink.open();
-    const fw = await Firewall.open();
     const controller = new Controller({
       store,
-      drivers: [new BridgeDriver(nl, fw), new MacvlanDriver(nl), new HostDriver(), new NoneDriver()],
+      drivers: [new BridgeDriver(nl, () => Firewall.open()), new MacvlanDriver(nl), new HostDriver(), new NoneDriver()],
       ...(options.hostId ? { hostId: options.hostId } : {}),
       ...(options.runDir ?? process.env.STRAND_RUN_DIR ? { runDir: (options.runDir ?? process.env.STRAND_RUN_DIR)! } : {}),
     });

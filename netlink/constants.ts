@@ -52,6 +52,7 @@ export const RTM_GETNEIGH = 30;
 // struct ifinfomsg is 16 bytes; IFF_* flags
 export const IFINFOMSG_LEN = 16;
 export const IFF_UP = 0x1;
+export const IFF_PROMISC = 0x100;
 export const IFF_LOWER_UP = 0x10000;
 
 export const IFLA_ADDRESS = 1;

@@ -2,7 +2,7 @@
 // change state, MTU, MAC, master, name and namespace.
 import { StrandError } from '../common/errors.js';
 import {
-  AF_UNSPEC, IFINFOMSG_LEN, IFF_UP, IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_OPERSTATE,
+  AF_UNSPEC, IFINFOMSG_LEN, IFF_UP, IFF_PROMISC, IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_OPERSTATE,
   IFLA_LINKINFO, IFLA_NET_NS_FD, IFLA_LINK_NETNSID, IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND,
   VETH_INFO_PEER, IFLA_VXLAN_ID, IFLA_VXLAN_LINK, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LOCAL6, IFLA_VXLAN_GROUP,
   IFLA_VXLAN_GROUP6, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PORT, IFLA_VXLAN_TTL, IFLA_MACVLAN_MODE, MACVLAN_MODE, OPERSTATES,
@@ -89,6 +89,8 @@ export interface LinkChange {
   netns?: NetNs;
   /** Device group. */
   group?: number;
+  /** Promiscuous mode (IFF_PROMISC). */
+  promisc?: boolean;
 }
 
 /** Interface names: at most 15 bytes, no '/', ':' or white space, not "." or "..". */
@@ -312,8 +314,8 @@ export class Links {
     if (change.master !== undefined) w.u32(IFLA_MASTER, change.master === null ? 0 : this.index(change.master));
     if (change.netns) w.u32(IFLA_NET_NS_FD, change.netns.fd);
     if (change.group !== undefined) w.u32(IFLA_GROUP, change.group);
-    const flags = change.up ? IFF_UP : 0;
-    const mask = change.up === undefined ? 0 : IFF_UP;
+    const flags = (change.up ? IFF_UP : 0) | (change.promisc ? IFF_PROMISC : 0);
+    const mask = (change.up === undefined ? 0 : IFF_UP) | (change.promisc === undefined ? 0 : IFF_PROMISC);
     const body = Buffer.concat([ifinfomsg(typeof ref === 'number' ? ref : 0, flags, mask), w.toBuffer()]);
     this.sock.request(RTM_SETLINK, 0, body, { action: 'change', object: describe(ref) });
   }

@@ -12,11 +12,18 @@ export class BridgeDriver implements Driver {
   readonly name = 'bridge';
   readonly capabilities = { scope: 'local', connectivityScope: 'local', needsIpam: true } as const;
 
+  private fwOpen: Promise<Firewall> | undefined;
+
   constructor(
     /** The host namespace's netlink, where bridges and host-side veths live. */
     private readonly nl: Netlink,
-    private readonly fw: Firewall,
+    /** Opens the firewall; called only when rules are touched (detecting the backend spawns processes). */
+    private readonly openFirewall: () => Promise<Firewall>,
   ) {}
+
+  private firewall(): Promise<Firewall> {
+    return (this.fwOpen ??= this.openFirewall());
+  }
 
   validateNetwork(network: NetworkRecord, existing: NetworkRecord[]): Record<string, string> {
     return { ...bridgeSettings(network, existing) };
@@ -64,16 +71,18 @@ export class BridgeDriver implements Driver {
 
   /** strand's base chains and the network's forwarding, NAT, icc and isolation rules. */
   async ensureRules(network: NetworkRecord): Promise<void> {
-    await this.fw.ensureBase();
-    await this.fw.addNetwork(this.rules(network));
+    const fw = await this.firewall();
+    await fw.ensureBase();
+    await fw.addNetwork(this.rules(network));
   }
 
   async deleteNetwork(network: NetworkRecord): Promise<void> {
-    await this.fw.removeNetwork(this.rules(network));
+    const fw = await this.firewall();
+    await fw.removeNetwork(this.rules(network));
     this.nl.links.delete(network.driverState.bridge!, { missingOk: true });
     // The last network gone: strand's own chains and jumps go too, leaving the host's tables as they were.
-    const left = await this.fw.inventory();
-    if (!left.networks.length && !left.endpoints.length) await this.fw.removeAll();
+    const left = await fw.inventory();
+    if (!left.networks.length && !left.endpoints.length) await fw.removeAll();
   }
 
   async createEndpoint({ network, endpoint, sandboxNs }: EndpointRequest): Promise<Record<string, string>> {
@@ -134,12 +143,14 @@ export class BridgeDriver implements Driver {
   async programExternalConnectivity(network: NetworkRecord, endpoint: EndpointRecord): Promise<void> {
     if (!endpoint.ports.length) return;
     if (network.internal) throw new StrandError('invalid', `network "${network.name}" is internal: it cannot publish ports`);
-    for (const e of this.endpointPorts(network, endpoint)) await this.fw.publish(e);
+    const fw = await this.firewall();
+    for (const e of this.endpointPorts(network, endpoint)) await fw.publish(e);
   }
 
   async revokeExternalConnectivity(network: NetworkRecord, endpoint: EndpointRecord): Promise<void> {
     if (!endpoint.ports.length) return;
-    for (const e of this.endpointPorts(network, endpoint)) await this.fw.unpublish(e);
+    const fw = await this.firewall();
+    for (const e of this.endpointPorts(network, endpoint)) await fw.unpublish(e);
   }
 
   /** After a restart: the bridge, its rules, and every surviving endpoint veth back on it. */
@@ -168,14 +179,15 @@ export class BridgeDriver implements Driver {
         removed.push(`link ${link.name}`);
       }
     }
-    const inventory = await this.fw.inventory();
+    const fw = await this.firewall();
+    const inventory = await fw.inventory();
     const nets = new Set(networks.map((n) => shortId(n.id)));
     for (const id of inventory.endpoints.filter((id) => !eps.has(id))) {
-      await this.fw.removeEndpointById(id);
+      await fw.removeEndpointById(id);
       removed.push(`port rules of endpoint ${id}`);
     }
     for (const id of inventory.networks.filter((id) => !nets.has(id))) {
-      await this.fw.removeNetworkById(id);
+      await fw.removeNetworkById(id);
       removed.push(`rules of network ${id}`);
     }
     return removed;

@@ -1,0 +1,258 @@
+// strand-bridge: the CNI front door to strand's bridge driver. A network is
+// the config's bridge; an attachment is a veth made straight inside the
+// container's namespace, addresses from the IPAM plugin (strand-ipam in
+// process, any other by exec), and no process spawned unless firewall rules
+// must change (the network's rules once per bridge, ports when asked).
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Netlink, openNetns, type NetNs } from '../../netlink/index.js';
+import { Firewall } from '../../firewall/index.js';
+import { BridgeDriver } from '../../drivers/bridge/index.js';
+import { configureEndpoint } from '../../core/sandbox-net.js';
+import { hostVethName, shortId } from '../../core/ids.js';
+import type { EndpointRecord, NetworkRecord, PortBinding } from '../../core/types.js';
+import { formatCidr, parseCidr } from '../../ipam/cidr.js';
+import { getCi, runtimeValue } from './args.js';
+import { parseBridgeConf, type BridgeConf } from './bridge-config.js';
+import { delegateIpam } from './ipam-delegate.js';
+import { CniError, CNI_CODES, type CniRequest, type CniResult, type PluginHandlers } from './types.js';
+
+const RUN_DIR = process.env.STRAND_RUN_DIR ?? '/run/strand';
+
+/** A stable id per CNI network and per attachment, so DEL and GC find what ADD made. */
+const hashId = (text: string): string => createHash('sha256').update(text).digest('hex');
+export const attachmentId = (network: string, containerId: string, ifName: string): string => hashId(`cni/${network}/${containerId}/${ifName}`);
+
+function networkRecord(conf: BridgeConf, name: string, result: CniResult | undefined): NetworkRecord {
+  const subnets = (result?.ips ?? []).map((ip) => {
+    const cidr = formatCidr(parseCidr(ip.address, { lenient: true }));
+    return { subnet: cidr, ...(conf.isGateway && ip.gateway ? { gateway: ip.gateway } : {}), auxAddresses: {}, poolId: '', family: (cidr.includes(':') ? 6 : 4) as 4 | 6 };
+  });
+  return {
+    id: hashId(`cni/${name}`),
+    name,
+    driver: 'bridge',
+    scope: 'local',
+    internal: false,
+    ipv6: subnets.some((s) => s.family === 6),
+    subnets,
+    options: {},
+    labels: {},
+    driverState: { bridge: conf.bridge, mtu: String(conf.mtu), icc: 'true', masquerade: String(conf.ipMasq), hostBindingIpv4: '', hairpin: String(conf.hairpinMode) },
+    created: '',
+  };
+}
+
+/** runtimeConfig.portMappings, keys matched case-insensitively (containerd sends HostPort). */
+function portMappings(req: CniRequest): PortBinding[] {
+  const list = runtimeValue(req.config, 'portMappings');
+  if (list === undefined) return [];
+  if (!Array.isArray(list)) throw new CniError(CNI_CODES.invalidConfig, 'invalid runtimeConfig.portMappings: must be a list');
+  return list.map((m, i) => {
+    const hostPort = getCi(m, 'hostPort');
+    const containerPort = getCi(m, 'containerPort');
+    const proto = String(getCi(m, 'protocol') ?? 'tcp').toLowerCase();
+    const hostIp = getCi(m, 'hostIP') ?? '';
+    const port = (p: unknown): p is number => typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535;
+    if (!port(hostPort) || !port(containerPort) || (proto !== 'tcp' && proto !== 'udp') || typeof hostIp !== 'string') {
+      throw new CniError(CNI_CODES.invalidConfig, `invalid runtimeConfig.portMappings[${i}] ${JSON.stringify(m)}: needs hostPort and containerPort 1-65535, protocol tcp or udp`);
+    }
+    return { proto, hostIp, hostPort, containerPort };
+  });
+}
+
+/** The MAC the runtime asks for: runtimeConfig.mac, args.cni.mac or CNI_ARGS MAC. */
+function requestedMac(req: CniRequest): string | undefined {
+  const v = runtimeValue(req.config, 'mac') ?? getCi(getCi(req.config.args, 'cni'), 'mac') ?? req.args.MAC;
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+function endpointRecord(req: CniRequest, network: NetworkRecord, result: CniResult | undefined, mac: string | undefined): EndpointRecord {
+  return {
+    id: attachmentId(req.config.name, req.containerId, req.ifName),
+    networkId: network.id,
+    sandboxId: req.containerId,
+    ifName: req.ifName,
+    mac: mac ?? '',
+    addresses: (result?.ips ?? []).map((ip) => ip.address),
+    ports: portMappings(req),
+    exposed: [],
+    driverState: {},
+    created: '',
+  };
+}
+
+function openContainerNs(path: string): NetNs {
+  if (!path) throw new CniError(CNI_CODES.invalidEnv, 'CNI_NETNS is required for this command');
+  try {
+    return openNetns(path);
+  } catch (err) {
+    throw new CniError(CNI_CODES.invalidEnv, `CNI_NETNS ${path}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * The network's firewall rules are made when its bridge is (or when a marker
+ * says they were not made for this bridge and these subnets): one batched
+ * restore, not one per container as the reference plugin does.
+ */
+async function ensureNetwork(driver: BridgeDriver, nl: Netlink, network: NetworkRecord, conf: BridgeConf): Promise<void> {
+  if (conf.isGateway) checkBridgeAddresses(nl, conf, network);
+  driver.ensureBridge(network);
+  const bridge = nl.links.get(conf.bridge);
+  if (conf.promiscMode) nl.links.set(conf.bridge, { promisc: true });
+  const markerDir = join(RUN_DIR, 'cni');
+  const marker = join(markerDir, `${shortId(network.id)}.rules`);
+  const want = JSON.stringify({ ifindex: bridge.index, subnets: network.subnets.map((s) => s.subnet).sort(), masquerade: conf.ipMasq });
+  if (existsSync(marker) && readFileSync(marker, 'utf8') === want) return;
+  await driver.ensureRules(network);
+  mkdirSync(markerDir, { recursive: true });
+  writeFileSync(marker, want);
+}
+
+/** As the reference plugin: a gateway bridge holding another address of that family needs forceAddress. */
+function checkBridgeAddresses(nl: Netlink, conf: BridgeConf, network: NetworkRecord): void {
+  if (!nl.links.find(conf.bridge)) return;
+  const have = nl.addresses.list({ dev: conf.bridge }).filter((a) => a.scope === 0);
+  for (const s of network.subnets) {
+    if (!s.gateway) continue;
+    const wanted = `${s.gateway}/${s.subnet.split('/')[1]}`;
+    for (const a of have.filter((x) => x.family === s.family && x.cidr !== wanted)) {
+      if (!conf.forceAddress) throw new CniError(CNI_CODES.internal, `"${conf.bridge}" already has an IP address different from ${wanted} (${a.cidr}); set forceAddress to replace it`);
+      nl.addresses.delete(conf.bridge, a.cidr, { missingOk: true });
+    }
+  }
+}
+
+export function bridgeHandlers(): PluginHandlers {
+  return {
+    async add(req) {
+      const conf = parseBridgeConf(req.config);
+      const ns = openContainerNs(req.netns);
+      const host = Netlink.open();
+      const inside = Netlink.open(ns);
+      try {
+        if (inside.links.find(req.ifName)) throw new CniError(CNI_CODES.internal, `container interface ${req.ifName} already exists in ${req.netns}`);
+        const ipam = conf.ipamType ? await delegateIpam(req, 'ADD') : undefined;
+        try {
+          const network = networkRecord(conf, req.config.name, ipam);
+          const driver = new BridgeDriver(host, () => Firewall.open());
+          await ensureNetwork(driver, host, network, conf);
+          const endpoint = endpointRecord(req, network, ipam, requestedMac(req));
+          endpoint.driverState = await driver.createEndpoint({ network, endpoint, sandboxNs: ns });
+          const gateways = new Map<4 | 6, string | undefined>((ipam?.ips ?? []).map((ip) => [ip.address.includes(':') ? 6 : 4, ip.gateway]));
+          const routes = (ipam?.routes ?? []).map((r) => ({ dst: r.dst, gateway: r.gw ?? gateways.get(r.dst.includes(':') ? 6 : 4) }));
+          configureEndpoint(host, ns, endpoint, {
+            srcName: req.ifName,
+            inSandbox: true,
+            ...(conf.isDefaultGateway && gateways.get(4) ? { gateway: gateways.get(4)! } : {}),
+            ...(conf.isDefaultGateway && gateways.get(6) ? { gatewayV6: gateways.get(6)! } : {}),
+            routes: routes.map((r) => ({ dst: r.dst, ...(r.gateway ? { gateway: r.gateway } : {}) })),
+          });
+          await driver.programExternalConnectivity(network, endpoint);
+          const br = host.links.get(conf.bridge);
+          const veth = host.links.get(endpoint.driverState.hostVeth!);
+          const ctr = inside.links.get(req.ifName);
+          const defaults = conf.isDefaultGateway ? [...gateways.entries()].filter(([, gw]) => gw).map(([f, gw]) => ({ dst: f === 4 ? '0.0.0.0/0' : '::/0', gw: gw! })) : [];
+          const dns = req.config.dns && Object.keys(req.config.dns).length ? req.config.dns : ipam?.dns;
+          return {
+            cniVersion: req.config.cniVersion,
+            interfaces: [
+              { name: br.name, mac: br.mac ?? '' },
+              { name: veth.name, mac: veth.mac ?? '' },
+              { name: ctr.name, mac: ctr.mac ?? '', sandbox: req.netns },
+            ],
+            ips: (ipam?.ips ?? []).map((ip) => ({ ...ip, interface: 2 })),
+            routes: [...(ipam?.routes ?? []), ...defaults.filter((d) => !(ipam?.routes ?? []).some((r) => r.dst === d.dst))],
+            ...(dns ? { dns } : {}),
+          };
+        } catch (err) {
+          // Nothing half-made: the addresses go back, the veth (if any) goes.
+          host.links.delete(hostVethName(attachmentId(req.config.name, req.containerId, req.ifName)), { missingOk: true });
+          if (conf.ipamType) await delegateIpam(req, 'DEL').catch(() => undefined);
+          throw err;
+        }
+      } finally {
+        inside.close();
+        host.close();
+        ns.close();
+      }
+    },
+
+    async del(req) {
+      const conf = parseBridgeConf(req.config);
+      // Addresses first: they matter most, and DEL must free them even when the namespace is gone.
+      if (conf.ipamType) await delegateIpam(req, 'DEL');
+      const host = Netlink.open();
+      try {
+        const id = attachmentId(req.config.name, req.containerId, req.ifName);
+        host.links.delete(hostVethName(id), { missingOk: true });
+        const ports = portMappings(req);
+        if (ports.length) {
+          const network = networkRecord(conf, req.config.name, undefined);
+          const endpoint = endpointRecord(req, network, req.config.prevResult, undefined);
+          // Without the addresses of the ADD result, the rules are found by the endpoint's id.
+          if (endpoint.addresses.length) await new BridgeDriver(host, () => Firewall.open()).revokeExternalConnectivity(network, endpoint);
+          else await (await Firewall.open()).removeEndpointById(shortId(id));
+        }
+      } finally {
+        host.close();
+      }
+    },
+
+    async check(req) {
+      const conf = parseBridgeConf(req.config);
+      const prev = req.config.prevResult!;
+      const ns = openContainerNs(req.netns);
+      const host = Netlink.open();
+      const inside = Netlink.open(ns);
+      try {
+        const fail = (msg: string): never => {
+          throw new CniError(CNI_CODES.internal, msg);
+        };
+        const br = host.links.find(conf.bridge) ?? fail(`bridge ${conf.bridge} does not exist`);
+        const vethName = hostVethName(attachmentId(req.config.name, req.containerId, req.ifName));
+        const veth = host.links.find(vethName) ?? fail(`host veth ${vethName} of ${req.containerId}/${req.ifName} does not exist`);
+        if (veth.master !== br.index) fail(`host veth ${vethName} is not attached to bridge ${conf.bridge}`);
+        const ctr = inside.links.find(req.ifName) ?? fail(`container interface ${req.ifName} does not exist in ${req.netns}`);
+        const want = prev.interfaces?.find((i) => i.name === req.ifName && i.sandbox);
+        if (want?.mac && ctr.mac !== want.mac) fail(`container interface ${req.ifName} has MAC ${ctr.mac}, the ADD result says ${want.mac}`);
+        const have = new Set(inside.addresses.list({ dev: req.ifName }).map((a) => a.cidr));
+        for (const ip of prev.ips ?? []) if (!have.has(ip.address)) fail(`address ${ip.address} is missing from ${req.ifName}`);
+        const routes = inside.routes.list();
+        for (const r of prev.routes ?? []) {
+          const dst = r.dst === '0.0.0.0/0' || r.dst === '::/0' ? 'default' : r.dst;
+          if (!routes.some((x) => x.dst === dst && (!r.gw || x.gateway === r.gw))) fail(`route to ${r.dst}${r.gw ? ` via ${r.gw}` : ''} is missing in the container`);
+        }
+        if (conf.ipamType) await delegateIpam(req, 'CHECK');
+      } finally {
+        inside.close();
+        host.close();
+        ns.close();
+      }
+    },
+
+    async gc(req) {
+      const conf = parseBridgeConf(req.config);
+      const keep = new Set((req.validAttachments ?? []).map((a) => hostVethName(attachmentId(req.config.name, a.containerId, a.ifName))));
+      const host = Netlink.open();
+      try {
+        const br = host.links.find(conf.bridge);
+        // Only veths of this network's bridge that no valid attachment owns; other bridges are other networks'.
+        if (br && req.validAttachments !== undefined) {
+          const stale = host.links.list().filter((l) => l.master === br.index && l.kind === 'veth' && /^sv[0-9a-f]{12}$/.test(l.name) && !keep.has(l.name));
+          host.links.deleteMany(stale.map((l) => l.index), { missingOk: true });
+        }
+      } finally {
+        host.close();
+      }
+      if (conf.ipamType) await delegateIpam(req, 'GC');
+    },
+
+    async status(req) {
+      const conf = parseBridgeConf(req.config);
+      if (conf.ipamType) await delegateIpam(req, 'STATUS');
+    },
+  };
+}
