@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Netlink, openNetns, type NetNs } from '../../netlink/index.js';
+import { Netlink } from '../../netlink/index.js';
+import { withHandles } from './handles.js';
 import { Firewall } from '../../firewall/index.js';
 import { BridgeDriver } from '../../drivers/bridge/index.js';
 import { configureEndpoint } from '../../core/sandbox-net.js';
@@ -83,14 +84,6 @@ function endpointRecord(req: CniRequest, network: NetworkRecord, result: CniResu
   };
 }
 
-function openContainerNs(path: string): NetNs {
-  if (!path) throw new CniError(CNI_CODES.invalidEnv, 'CNI_NETNS is required for this command');
-  try {
-    return openNetns(path);
-  } catch (err) {
-    throw new CniError(CNI_CODES.invalidEnv, `CNI_NETNS ${path}: ${(err as Error).message}`);
-  }
-}
 
 /**
  * The network's firewall rules are made when its bridge is (or when a marker
@@ -129,10 +122,7 @@ export function bridgeHandlers(): PluginHandlers {
   return {
     async add(req) {
       const conf = parseBridgeConf(req.config);
-      const ns = openContainerNs(req.netns);
-      const host = Netlink.open();
-      const inside = Netlink.open(ns);
-      try {
+      return withHandles(req.netns, async ({ host, ns, inside }) => {
         if (inside.links.find(req.ifName)) throw new CniError(CNI_CODES.internal, `container interface ${req.ifName} already exists in ${req.netns}`);
         const ipam = conf.ipamType ? await delegateIpam(req, 'ADD') : undefined;
         try {
@@ -173,11 +163,7 @@ export function bridgeHandlers(): PluginHandlers {
           if (conf.ipamType) await delegateIpam(req, 'DEL').catch(() => undefined);
           throw err;
         }
-      } finally {
-        inside.close();
-        host.close();
-        ns.close();
-      }
+      });
     },
 
     async del(req) {
@@ -204,10 +190,7 @@ export function bridgeHandlers(): PluginHandlers {
     async check(req) {
       const conf = parseBridgeConf(req.config);
       const prev = req.config.prevResult!;
-      const ns = openContainerNs(req.netns);
-      const host = Netlink.open();
-      const inside = Netlink.open(ns);
-      try {
+      await withHandles(req.netns, async ({ host, inside }) => {
         const fail = (msg: string): never => {
           throw new CniError(CNI_CODES.internal, msg);
         };
@@ -226,11 +209,7 @@ export function bridgeHandlers(): PluginHandlers {
           if (!routes.some((x) => x.dst === dst && (!r.gw || x.gateway === r.gw))) fail(`route to ${r.dst}${r.gw ? ` via ${r.gw}` : ''} is missing in the container`);
         }
         if (conf.ipamType) await delegateIpam(req, 'CHECK');
-      } finally {
-        inside.close();
-        host.close();
-        ns.close();
-      }
+      });
     },
 
     async gc(req) {

@@ -3,6 +3,7 @@
 // macvlan of the master made straight inside its namespace.
 import { createHash } from 'node:crypto';
 import { Netlink, openNetns, type NetNs } from '../../netlink/index.js';
+import { withHandles } from './handles.js';
 import { MacvlanDriver } from '../../drivers/macvlan/index.js';
 import { configureEndpoint } from '../../core/sandbox-net.js';
 import type { EndpointRecord, NetworkRecord } from '../../core/types.js';
@@ -69,22 +70,11 @@ function records(req: CniRequest, conf: MacvlanConf, driver: MacvlanDriver, resu
   return { network, endpoint };
 }
 
-function openContainerNs(path: string): NetNs {
-  if (!path) throw new CniError(CNI_CODES.invalidEnv, 'CNI_NETNS is required for this command');
-  try {
-    return openNetns(path);
-  } catch (err) {
-    throw new CniError(CNI_CODES.invalidEnv, `CNI_NETNS ${path}: ${(err as Error).message}`);
-  }
-}
 
 export function macvlanHandlers(): PluginHandlers {
   return {
     async add(req) {
-      const host = Netlink.open();
-      const ns = openContainerNs(req.netns);
-      const inside = Netlink.open(ns);
-      try {
+      return withHandles(req.netns, async ({ host, ns, inside }) => {
         const conf = parseConf(req, host);
         const driver = new MacvlanDriver(host);
         if (inside.links.find(req.ifName)) throw new CniError(CNI_CODES.internal, `container interface ${req.ifName} already exists in ${req.netns}`);
@@ -117,11 +107,7 @@ export function macvlanHandlers(): PluginHandlers {
           if (conf.ipamType) await delegateIpam(req, 'DEL').catch(() => undefined);
           throw err;
         }
-      } finally {
-        inside.close();
-        ns.close();
-        host.close();
-      }
+      });
     },
 
     async del(req) {
@@ -144,10 +130,7 @@ export function macvlanHandlers(): PluginHandlers {
     },
 
     async check(req) {
-      const host = Netlink.open();
-      const ns = openContainerNs(req.netns);
-      const inside = Netlink.open(ns);
-      try {
+      await withHandles(req.netns, async ({ host, inside }) => {
         const conf = parseConf(req, host);
         const fail = (msg: string): never => {
           throw new CniError(CNI_CODES.internal, msg);
@@ -160,11 +143,7 @@ export function macvlanHandlers(): PluginHandlers {
         const have = new Set(inside.addresses.list({ dev: req.ifName }).map((a) => a.cidr));
         for (const ip of req.config.prevResult?.ips ?? []) if (!have.has(ip.address)) fail(`address ${ip.address} is missing from ${req.ifName}`);
         if (conf.ipamType) await delegateIpam(req, 'CHECK');
-      } finally {
-        inside.close();
-        ns.close();
-        host.close();
-      }
+      });
     },
 
     async gc(req) {
