@@ -1,5 +1,6 @@
 // IPv4 and IPv6 address and CIDR arithmetic on bigint, so one code path
 // serves a /24 and a /48 alike without overflow or enumeration.
+import { bytesToIp } from '../netlink/address-bytes.js';
 import { StrandError } from '../common/errors.js';
 
 export type Family = 4 | 6;
@@ -144,30 +145,12 @@ function formatIpv4(v: bigint): string {
   return [24n, 16n, 8n, 0n].map((s) => String((v >> s) & 0xffn)).join('.');
 }
 
-// RFC 5952: lower case, no leading zeros, the longest run (first on a tie) of
-// two or more zero groups as "::", IPv4-mapped addresses in dotted form.
+// One formatter for the whole of strand: the kernel layer's, on the 16 bytes.
 function formatIpv6(v: bigint): string {
-  if (v >> 32n === 0xffffn) return `::ffff:${formatIpv4(v & 0xffffffffn)}`;
-  const groups: number[] = [];
-  for (let s = 112n; s >= 0n; s -= 16n) groups.push(Number((v >> s) & 0xffffn));
-  let bestStart = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (g: number[]) => g.map((x) => x.toString(16)).join(':');
-  if (bestStart < 0) return hex(groups);
-  return `${hex(groups.slice(0, bestStart))}::${hex(groups.slice(bestStart + bestLen))}`;
+  const bytes = Buffer.alloc(16);
+  bytes.writeBigUInt64BE(v >> 64n, 0);
+  bytes.writeBigUInt64BE(v & 0xffffffffffffffffn, 8);
+  return bytesToIp(bytes);
 }
 
 export function formatCidr(c: Cidr): string {

@@ -30,12 +30,14 @@ export function ipToBytes(ip: string): Buffer {
   return out;
 }
 
+/** Canonical text (RFC 5952): lower case, the longest run of zero groups as "::", IPv4-mapped in dotted form. */
 export function bytesToIp(b: Buffer): string {
   if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
   if (b.length !== 16) throw new StrandError('internal', `address of ${b.length} bytes`);
+  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return `::ffff:${bytesToIp(b.subarray(12))}`;
   const groups: number[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i));
-  // RFC 5952: compress the longest run (of two or more) of zero groups.
+  // The longest run (the first on a tie) of two or more zero groups.
   let best = -1;
   let bestLen = 1;
   for (let i = 0; i < 8; ) {
