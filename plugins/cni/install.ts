@@ -23,7 +23,7 @@ export async function installPlugins(dir: string, names: string[] = Object.keys(
   const require = createRequire(import.meta.url);
   const esbuild = await import('esbuild');
   // Absolute paths of this installation's copies, so the bundles work from any directory.
-  const alias = Object.fromEntries(EXTERNAL.map((p) => [p, dirname(require.resolve(`${p}/package.json`))]));
+  const alias = Object.fromEntries(EXTERNAL.map((p) => [p, require.resolve(p)]));
   mkdirSync(dir, { recursive: true });
   const written: string[] = [];
   for (const name of names) {

@@ -1,7 +1,6 @@
-// Entry point of the strand-ipam executable. Exits explicitly once stdout is
-// flushed: an open store client must not keep the plugin alive.
-import { ipamHandlers } from './ipam-plugin.js';
+// The strand-ipam executable: `strand cni install` bundles this file (as
+// CommonJS, so no top-level await).
 import { runPlugin } from './skel.js';
+import { ipamHandlers } from './ipam-plugin.js';
 
-const code = await runPlugin(ipamHandlers);
-process.stdout.write('', () => process.exit(code));
+runPlugin(ipamHandlers).then((code) => process.exit(code));
