@@ -140,7 +140,8 @@ export function parseResult(raw: unknown, options: ParseOptions = {}): CniResult
       const path = `interfaces[${i}]`;
       const itf: CniInterface = { name: r.str(o, 'name', path, true)! };
       const mac = r.str(o, 'mac', path);
-      const sandbox = r.str(o, 'sandbox', path);
+      // "" marks a host interface explicitly (bandwidth looks for it), so keep it.
+      const sandbox = o.sandbox === '' ? '' : r.str(o, 'sandbox', path);
       const mtu = r.int(o, 'mtu', path);
       const socketPath = r.str(o, 'socketPath', path);
       const pciID = r.str(o, 'pciID', path);
