@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages strand's tests and demo use (installed only when missing).
-want=(iproute2 iptables nftables iputils-ping etcd-server redis-server)
+want=(iproute2 iptables nftables iputils-ping etcd-server redis-server containernetworking-plugins)
 missing=()
 for pkg in "${want[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
