@@ -19,9 +19,9 @@ interface Rig {
   opts(containerId: string, netns: string, extra?: Partial<RunOptions>): RunOptions;
 }
 
-async function rig(bed: TestBed): Promise<Rig> {
+async function rig(bed: TestBed, daemon: boolean): Promise<Rig> {
   const world = new World(bed);
-  const { path } = await pluginPath(bed, world.host.name);
+  const { path } = await pluginPath(bed, world.host.name, { daemon });
   const cacheDir = bed.tempDir(mkdtempSync(join(tmpdir(), 'strand-cni-cache-')));
   return {
     world,
@@ -54,12 +54,13 @@ function bridgeConf(name: string, subnet: string, extra: Record<string, unknown>
   };
 }
 
-describe('strand-bridge CNI plugin', function () {
+for (const daemon of [false, true]) describe(`strand-bridge CNI plugin${daemon ? ', served by strand daemon' : ', on its own'}`, function () {
   this.timeout(120000);
   const bed = useTestBed();
+  const rigFor = (b: TestBed) => rig(b, daemon);
 
   it('ADD, CHECK and DEL: a veth on the bridge, the address, routes and NAT, then nothing left', async () => {
-    const r = await rig(bed());
+    const r = await rigFor(bed());
     const list = bridgeConf('net1', '10.90.0.0/24');
     const c1 = bed().netns('c');
     const c2 = bed().netns('c');
@@ -106,7 +107,7 @@ describe('strand-bridge CNI plugin', function () {
 
   for (const version of ['1.0.0', '0.4.0', '0.3.1', '0.3.0']) {
     it(`prints the result in exactly version ${version}`, async () => {
-      const r = await rig(bed());
+      const r = await rigFor(bed());
       const c = bed().netns('c');
       const added = await addTo(bridgeConf('vnet', '10.91.0.0/24', {}, version), r.opts('ctr1', c.name));
       assert.equal(added.raw.cniVersion, version);
@@ -119,7 +120,7 @@ describe('strand-bridge CNI plugin', function () {
   }
 
   it('chains with the reference portmap, tuning, bandwidth and firewall plugins', async () => {
-    const r = await rig(bed());
+    const r = await rigFor(bed());
     const list: Conflist = {
       cniVersion: '1.0.0',
       name: 'chain',
@@ -148,7 +149,7 @@ describe('strand-bridge CNI plugin', function () {
   });
 
   it('publishes runtimeConfig.portMappings itself (containerd\'s capitalised keys too)', async () => {
-    const r = await rig(bed());
+    const r = await rigFor(bed());
     const list = bridgeConf('ports', '10.93.0.0/24', { capabilities: { portMappings: true } });
     const c = bed().netns('c');
     const mappings = [{ HostPort: 18091, ContainerPort: 7000, Protocol: 'tcp' }];
@@ -161,7 +162,7 @@ describe('strand-bridge CNI plugin', function () {
   });
 
   it('32 ADDs at once get 32 distinct addresses; DEL of all leaves no veth', async () => {
-    const r = await rig(bed());
+    const r = await rigFor(bed());
     const list = bridgeConf('many', '10.94.0.0/24');
     const ctrs = Array.from({ length: 32 }, () => bed().netns('m'));
     const results = await Promise.all(ctrs.map((c, i) => addTo(list, r.opts(`ctr${i}`, c.name))));
@@ -172,7 +173,7 @@ describe('strand-bridge CNI plugin', function () {
   });
 
   it('GC removes the veths and addresses of attachments that are no longer valid', async () => {
-    const r = await rig(bed());
+    const r = await rigFor(bed());
     const list = bridgeConf('gcnet', '10.95.0.0/24');
     const cs = [bed().netns('g'), bed().netns('g'), bed().netns('g')];
     const adds = [];
@@ -190,7 +191,7 @@ describe('strand-bridge CNI plugin', function () {
   });
 
   it('refuses bad input with the right code, changing nothing', async () => {
-    const r = await rig(bed());
+    const r = await rigFor(bed());
     const c = bed().netns('c');
     const expectCode = async (list: Conflist, opts: RunOptions, code: number, pattern: RegExp) => {
       await assert.rejects(runConflist(list, opts), (e: unknown) => {

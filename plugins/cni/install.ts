@@ -1,9 +1,17 @@
-// `strand cni install --dir DIR`: each plugin bundled into one executable
-// file, so a plugin's start reads one file instead of resolving hundreds of
-// modules. Native and lazily loaded packages (koffi; the etcd and Redis
-// clients, loaded only for those stores) stay outside the bundle and are
-// required from this installation by absolute path.
-import { chmodSync, mkdirSync, renameSync } from 'node:fs';
+// `strand cni install --dir DIR`: the CNI plugin executables.
+//
+// Each plugin is bundled into one CommonJS file (a start reads one file
+// instead of resolving hundreds of modules); native and lazily loaded
+// packages (koffi; the etcd and Redis clients, loaded only for those stores)
+// stay outside and are required from this installation by absolute path.
+//
+// The executable a runtime starts is, where a C compiler is at hand, a thin
+// front (shim/strand-cni-shim.c) that hands the request to a running
+// `strand daemon` and falls back to the bundle when none runs: a Node start
+// alone costs ~50 ms per verb, the front ~1 ms. Without a compiler, or with
+// `shim: false`, the bundle itself is the executable.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, renameSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,36 +25,78 @@ export const PLUGINS: Record<string, string> = {
 };
 
 const EXTERNAL = ['koffi', 'etcd3', 'ioredis'];
+/** Where the bundles go when a front stands in front of them. */
+export const BUNDLE_DIR = '.strand';
 
-export async function installPlugins(dir: string, names: string[] = Object.keys(PLUGINS)): Promise<string[]> {
-  const here = dirname(fileURLToPath(import.meta.url));
+const here = dirname(fileURLToPath(import.meta.url));
+const SHIM_SOURCE = join(here, '..', '..', '..', 'plugins', 'cni', 'shim', 'strand-cni-shim.c');
+
+export interface InstallOptions {
+  /** Plugins to install; default all. */
+  names?: string[];
+  /** Put the thin front before each bundle (default: when a C compiler is found). */
+  shim?: boolean;
+}
+
+async function bundle(entry: string, out: string, shebang: boolean): Promise<void> {
   const require = createRequire(import.meta.url);
   const esbuild = await import('esbuild');
   // Absolute paths of this installation's copies, so the bundles work from any directory.
   const alias = Object.fromEntries(EXTERNAL.map((p) => [p, require.resolve(p)]));
+  const tmp = `${out}.tmp-${process.pid}`;
+  await esbuild.build({
+    entryPoints: [join(here, entry)],
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    outfile: tmp,
+    ...(shebang ? { banner: { js: `#!${process.execPath}` } } : {}),
+    external: Object.values(alias),
+    alias,
+    logLevel: 'error',
+    minifyWhitespace: true,
+  });
+  chmodSync(tmp, 0o755);
+  // A runtime may be executing the old file right now: replace it whole.
+  renameSync(tmp, out);
+}
+
+function compiler(): string | undefined {
+  for (const cc of ['cc', 'gcc', 'clang']) {
+    if (spawnSync(cc, ['--version'], { stdio: 'ignore' }).status === 0) return cc;
+  }
+  return undefined;
+}
+
+function buildShim(cc: string, name: string, fallback: string, out: string): void {
+  const tmp = `${out}.tmp-${process.pid}`;
+  const defines = [`-DPLUGIN_NAME="${name}"`, `-DNODE_PATH="${process.execPath}"`, `-DFALLBACK_PATH="${fallback}"`];
+  const r = spawnSync(cc, ['-O2', '-Wall', '-o', tmp, ...defines, SHIM_SOURCE], { encoding: 'utf8' });
+  if (r.status !== 0) throw new StrandError('internal', `cannot build the CNI front for ${name} with ${cc}: ${r.stderr.trim()}`);
+  chmodSync(tmp, 0o755);
+  renameSync(tmp, out);
+}
+
+export async function installPlugins(dir: string, options: InstallOptions = {}): Promise<string[]> {
+  const names = options.names ?? Object.keys(PLUGINS);
+  const cc = options.shim === false ? undefined : compiler();
+  if (options.shim === true && !cc) throw new StrandError('invalid', 'no C compiler (cc, gcc or clang) to build the CNI front with; install one or use --no-shim');
+  if (cc && !existsSync(SHIM_SOURCE)) throw new StrandError('internal', `the CNI front's source is missing: ${SHIM_SOURCE}`);
   mkdirSync(dir, { recursive: true });
   const written: string[] = [];
   for (const name of names) {
     const entry = PLUGINS[name];
     if (!entry) throw new StrandError('invalid', `unknown CNI plugin "${name}": strand has ${Object.keys(PLUGINS).join(', ')}`);
     const out = join(dir, name);
-    const tmp = `${out}.tmp-${process.pid}`;
-    await esbuild.build({
-      entryPoints: [join(here, entry)],
-      bundle: true,
-      platform: 'node',
-      target: 'node20',
-      format: 'cjs',
-      outfile: tmp,
-      banner: { js: `#!${process.execPath}` },
-      external: Object.values(alias),
-      alias,
-      logLevel: 'error',
-      minifyWhitespace: true,
-    });
-    chmodSync(tmp, 0o755);
-    // A runtime may be executing the old file right now: replace it whole.
-    renameSync(tmp, out);
+    if (cc) {
+      mkdirSync(join(dir, BUNDLE_DIR), { recursive: true });
+      const fallback = join(dir, BUNDLE_DIR, `${name}.cjs`);
+      await bundle(entry, fallback, false);
+      buildShim(cc, name, fallback, out);
+    } else {
+      await bundle(entry, out, true);
+    }
     written.push(out);
   }
   return written;

@@ -1,0 +1,99 @@
+// The daemon's end of strand's CNI thin front: requests arrive on a unix
+// socket (plugins/cni/shim/strand-cni-shim.c frames them), run through the
+// same plugin handlers a plugin process would use, and the answer goes back
+// as "exit N\n" and the plugin's stdout. One process serves every verb, so no
+// Node start per verb.
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { dirname } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { runPlugin } from '../plugins/cni/skel.js';
+import { bridgeHandlers } from '../plugins/cni/bridge.js';
+import { macvlanHandlers } from '../plugins/cni/macvlan.js';
+import { ipamHandlers } from '../plugins/cni/ipam-plugin.js';
+import type { PluginHandlers } from '../plugins/cni/types.js';
+
+const HANDLERS: Record<string, PluginHandlers> = {
+  'strand-bridge': bridgeHandlers(),
+  'strand-macvlan': macvlanHandlers(),
+  'strand-ipam': ipamHandlers,
+};
+
+/** Only these variables cross the socket; the rest of the daemon's environment stays its own. */
+const PASSED = new Set(['CNI_COMMAND', 'CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_ARGS', 'CNI_PATH', 'STRAND_STORE', 'STRAND_RUN_DIR']);
+const MAX_REQUEST = 16 << 20;
+
+export function cniSocketPath(runDir = process.env.STRAND_RUN_DIR || '/run/strand'): string {
+  return `${runDir}/cni.sock`;
+}
+
+interface Request {
+  plugin: string;
+  env: Record<string, string>;
+  stdin: Buffer;
+}
+
+function parseRequest(data: Buffer): Request {
+  const end = data.indexOf('\n\n');
+  if (end < 0) throw new Error('request has no end of header');
+  const lines = data.subarray(0, end).toString('utf8').split('\n');
+  if (lines[0] !== 'strand-cni/1') throw new Error(`unknown request version ${JSON.stringify(lines[0])}`);
+  const req: Request = { plugin: '', env: {}, stdin: data.subarray(end + 2) };
+  for (const line of lines.slice(1)) {
+    const eq = line.indexOf('=');
+    if (eq <= 0) throw new Error(`bad header line ${JSON.stringify(line)}`);
+    const key = line.slice(0, eq);
+    if (key === 'plugin') req.plugin = line.slice(eq + 1);
+    else if (PASSED.has(key)) req.env[key] = line.slice(eq + 1);
+  }
+  return req;
+}
+
+async function answer(req: Request): Promise<string> {
+  const handlers = HANDLERS[req.plugin];
+  if (!handlers) return `exit 1\n${JSON.stringify({ code: 999, msg: `strand daemon has no CNI plugin "${req.plugin}"` })}\n`;
+  const stdout = new PassThrough();
+  const chunks: Buffer[] = [];
+  stdout.on('data', (b: Buffer) => chunks.push(b));
+  const stderr = new PassThrough();
+  stderr.on('data', (b: Buffer) => process.stderr.write(`strand daemon: ${req.plugin}: ${b.toString()}`));
+  const code = await runPlugin(handlers, { env: req.env, stdin: Readable.from([req.stdin]), stdout, stderr });
+  return `exit ${code}\n${Buffer.concat(chunks).toString('utf8')}`;
+}
+
+function serveConnection(conn: Socket): void {
+  const parts: Buffer[] = [];
+  let size = 0;
+  conn.on('data', (b: Buffer) => {
+    size += b.length;
+    if (size > MAX_REQUEST) conn.destroy();
+    else parts.push(b);
+  });
+  conn.on('error', () => undefined);
+  conn.on('end', () => {
+    let reply: Promise<string>;
+    try {
+      reply = answer(parseRequest(Buffer.concat(parts)));
+    } catch (err) {
+      reply = Promise.resolve(`exit 1\n${JSON.stringify({ code: 999, msg: `strand daemon: bad request: ${(err as Error).message}` })}\n`);
+    }
+    reply.then(
+      (text) => conn.end(text),
+      (err: Error) => conn.end(`exit 1\n${JSON.stringify({ code: 999, msg: `strand daemon: ${err.message}` })}\n`),
+    );
+  });
+}
+
+/** Listens on the socket (root only); resolves once it accepts connections. */
+export async function serveCni(path = cniSocketPath()): Promise<Server> {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  rmSync(path, { force: true }); // a socket file left by a daemon that died
+  // Half-open: the front closes its side after the request and still reads the answer.
+  const server = createServer({ allowHalfOpen: true }, serveConnection);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => resolve());
+  });
+  chmodSync(path, 0o600);
+  return server;
+}

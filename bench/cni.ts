@@ -1,0 +1,122 @@
+// ADD+DEL cycles of strand-bridge with strand-ipam against the reference
+// bridge with host-local (same subnet, ipMasq and isGateway on), one fresh
+// namespace per cycle, sequentially and then 16 at a time, with strand's
+// plugins served by a running `strand daemon` (as installed: the thin front
+// hands each verb to it). The same plugins without a daemon (each verb a Node
+// process) are measured sequentially too, for comparison. Runs inside a
+// namespace of its own, so the host's tables stay untouched.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createNetns, deleteNetns } from '../netlink/index.js';
+import { installPlugins } from '../plugins/cni/install.js';
+import { invokePluginRaw, outcomeError } from '../plugins/cni/exec.js';
+import { median, nowMs, report } from './stats.js';
+
+const INNER = 'STRAND_BENCH_CNI_INNER';
+const SEQUENTIAL = 40;
+const PARALLEL = 16;
+const PARALLEL_ROUNDS = 4;
+const REFERENCE_DIR = '/usr/lib/cni';
+
+interface Side {
+  name: string;
+  config: Record<string, unknown>;
+}
+
+async function call(side: Side, path: string[], command: 'ADD' | 'DEL', cid: string, netns: string, env: Record<string, string>): Promise<void> {
+  const o = await invokePluginRaw({ type: String(side.config.type), path, command, containerId: cid, netns, ifName: 'eth0', config: side.config, env });
+  if (o.exitCode !== 0) throw outcomeError(String(side.config.type), o);
+}
+
+/** One ADD+DEL cycle in a fresh namespace; the namespace's own creation is not timed. */
+async function cycle(side: Side, path: string[], cid: string, env: Record<string, string>): Promise<number> {
+  const nsName = `strand-bench-${cid}`;
+  createNetns(nsName).close();
+  try {
+    const t0 = nowMs();
+    await call(side, path, 'ADD', cid, `/run/netns/${nsName}`, env);
+    await call(side, path, 'DEL', cid, `/run/netns/${nsName}`, env);
+    return nowMs() - t0;
+  } finally {
+    deleteNetns(nsName);
+  }
+}
+
+/** `strand daemon` serving CNI requests; resolves once its socket is up. */
+function startDaemon(env: Record<string, string>): Promise<ChildProcess> {
+  const bin = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'bin', 'strand');
+  const child = spawn(process.execPath, [bin, 'daemon', '--gc-interval', '3600'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (out.includes('serving CNI requests')) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`strand daemon exited (${code}): ${out}`)));
+  });
+}
+
+async function measure(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'strand-bench-cni-'));
+  let daemon: ChildProcess | undefined;
+  try {
+    const bin = join(dir, 'bin');
+    await installPlugins(bin, { names: ['strand-bridge', 'strand-ipam'] });
+    const path = [bin, REFERENCE_DIR];
+    const env = { STRAND_STORE: `local://${join(dir, 'store')}`, STRAND_RUN_DIR: join(dir, 'run') };
+    const common = { cniVersion: '1.0.0', isGateway: true, ipMasq: true };
+    const sides: Side[] = [
+      { name: 'strand', config: { ...common, name: 'bench-strand', type: 'strand-bridge', bridge: 'br-strand', ipam: { type: 'strand-ipam', ranges: [[{ subnet: '10.150.0.0/16' }]] } } },
+      { name: 'reference', config: { ...common, name: 'bench-ref', type: 'bridge', bridge: 'br-ref', ipam: { type: 'host-local', ranges: [[{ subnet: '10.150.0.0/16' }]], dataDir: join(dir, 'host-local') } } },
+    ];
+    // Without a daemon first: every verb is a Node process of its own.
+    const alone: number[] = [];
+    for (let i = 0; i < 10; i++) alone.push(await cycle(sides[0]!, path, `alone${i}`, env));
+    daemon = await startDaemon(env);
+    // One warm-up cycle each: the first ADD makes the bridge and its rules.
+    for (const s of sides) await cycle(s, path, `warm-${s.name}`, env);
+
+    const seq: Record<string, number[]> = { strand: [], reference: [] };
+    for (let i = 0; i < SEQUENTIAL; i++) {
+      // Alternate so drift in machine load hits both sides alike.
+      for (const s of sides) seq[s.name]!.push(await cycle(s, path, `s${i}-${s.name}`, env));
+    }
+    const par: Record<string, number[]> = { strand: [], reference: [] };
+    for (let round = 0; round < PARALLEL_ROUNDS; round++) {
+      for (const s of sides) {
+        par[s.name]!.push(...(await Promise.all(Array.from({ length: PARALLEL }, (_, i) => cycle(s, path, `p${round}-${i}-${s.name}`, env)))));
+      }
+    }
+    const seqRatio = median(seq.strand!) / median(seq.reference!);
+    const parRatio = median(par.strand!) / median(par.reference!);
+    report('cni_sequential_strand_ms', median(seq.strand!));
+    report('cni_sequential_reference_ms', median(seq.reference!));
+    report('cni_sequential_ratio', seqRatio);
+    report('cni_parallel16_strand_ms', median(par.strand!));
+    report('cni_parallel16_reference_ms', median(par.reference!));
+    report('cni_parallel16_ratio', parRatio);
+    report('cni_no_daemon_sequential_strand_ms', median(alone));
+    report('cni_no_daemon_sequential_ratio', median(alone) / median(seq.reference!));
+    report('cni_cycle_ratio', Math.max(seqRatio, parRatio));
+  } finally {
+    daemon?.kill('SIGTERM');
+    if (daemon && daemon.exitCode === null) await new Promise((r) => daemon!.once('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function run(): Promise<void> {
+  if (process.env[INNER]) return measure();
+  const name = `strand-bench-host-${process.pid}`;
+  createNetns(name).close();
+  try {
+    const runner = join(fileURLToPath(new URL('.', import.meta.url)), 'run.js');
+    const r = spawnSync('nsenter', [`--net=/run/netns/${name}`, process.execPath, runner, 'cni'], { stdio: 'inherit', env: { ...process.env, [INNER]: '1' } });
+    if (r.status !== 0) process.exitCode = r.status ?? 1;
+  } finally {
+    deleteNetns(name);
+  }
+}
