@@ -19,7 +19,6 @@ import { parseBridgeConf, type BridgeConf } from './bridge-config.js';
 import { delegateIpam } from './ipam-delegate.js';
 import { CniError, CNI_CODES, type CniRequest, type CniResult, type PluginHandlers } from './types.js';
 
-const RUN_DIR = process.env.STRAND_RUN_DIR ?? '/run/strand';
 
 /** A stable id per CNI network and per attachment, so DEL and GC find what ADD made. */
 const hashId = (text: string): string => createHash('sha256').update(text).digest('hex');
@@ -90,12 +89,12 @@ function endpointRecord(req: CniRequest, network: NetworkRecord, result: CniResu
  * says they were not made for this bridge and these subnets): one batched
  * restore, not one per container as the reference plugin does.
  */
-async function ensureNetwork(driver: BridgeDriver, nl: Netlink, network: NetworkRecord, conf: BridgeConf): Promise<void> {
+async function ensureNetwork(driver: BridgeDriver, nl: Netlink, network: NetworkRecord, conf: BridgeConf, runDir: string): Promise<void> {
   if (conf.isGateway) checkBridgeAddresses(nl, conf, network);
   driver.ensureBridge(network);
   const bridge = nl.links.get(conf.bridge);
   if (conf.promiscMode) nl.links.set(conf.bridge, { promisc: true });
-  const markerDir = join(RUN_DIR, 'cni');
+  const markerDir = join(runDir, 'cni');
   const marker = join(markerDir, `${shortId(network.id)}.rules`);
   const want = JSON.stringify({ ifindex: bridge.index, subnets: network.subnets.map((s) => s.subnet).sort(), masquerade: conf.ipMasq });
   if (existsSync(marker) && readFileSync(marker, 'utf8') === want) return;
@@ -128,7 +127,7 @@ export function bridgeHandlers(): PluginHandlers {
         try {
           const network = networkRecord(conf, req.config.name, ipam);
           const driver = new BridgeDriver(host, () => Firewall.open());
-          await ensureNetwork(driver, host, network, conf);
+          await ensureNetwork(driver, host, network, conf, req.env?.STRAND_RUN_DIR || '/run/strand');
           const endpoint = endpointRecord(req, network, ipam, requestedMac(req));
           endpoint.driverState = await driver.createEndpoint({ network, endpoint, sandboxNs: ns });
           const gateways = new Map<4 | 6, string | undefined>((ipam?.ips ?? []).map((ip) => [ip.address.includes(':') ? 6 : 4, ip.gateway]));

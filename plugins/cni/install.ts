@@ -29,7 +29,19 @@ const EXTERNAL = ['koffi', 'etcd3', 'ioredis'];
 export const BUNDLE_DIR = '.strand';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const SHIM_SOURCE = join(here, '..', '..', '..', 'plugins', 'cni', 'shim', 'strand-cni-shim.c');
+const SHIM_RELATIVE = join('plugins', 'cni', 'shim', 'strand-cni-shim.c');
+
+/** The front's C source: tsc leaves it in the source tree, above wherever the build went. */
+function shimSource(): string | undefined {
+  const starts = [here, process.cwd()];
+  for (const start of starts) {
+    for (let dir = start; ; dir = dirname(dir)) {
+      if (existsSync(join(dir, SHIM_RELATIVE))) return join(dir, SHIM_RELATIVE);
+      if (dirname(dir) === dir) break;
+    }
+  }
+  return undefined;
+}
 
 export interface InstallOptions {
   /** Plugins to install; default all. */
@@ -69,10 +81,10 @@ function compiler(): string | undefined {
   return undefined;
 }
 
-function buildShim(cc: string, name: string, fallback: string, out: string): void {
+function buildShim(cc: string, source: string, name: string, fallback: string, out: string): void {
   const tmp = `${out}.tmp-${process.pid}`;
   const defines = [`-DPLUGIN_NAME="${name}"`, `-DNODE_PATH="${process.execPath}"`, `-DFALLBACK_PATH="${fallback}"`];
-  const r = spawnSync(cc, ['-O2', '-Wall', '-o', tmp, ...defines, SHIM_SOURCE], { encoding: 'utf8' });
+  const r = spawnSync(cc, ['-O2', '-Wall', '-o', tmp, ...defines, source], { encoding: 'utf8' });
   if (r.status !== 0) throw new StrandError('internal', `cannot build the CNI front for ${name} with ${cc}: ${r.stderr.trim()}`);
   chmodSync(tmp, 0o755);
   renameSync(tmp, out);
@@ -82,7 +94,8 @@ export async function installPlugins(dir: string, options: InstallOptions = {}):
   const names = options.names ?? Object.keys(PLUGINS);
   const cc = options.shim === false ? undefined : compiler();
   if (options.shim === true && !cc) throw new StrandError('invalid', 'no C compiler (cc, gcc or clang) to build the CNI front with; install one or use --no-shim');
-  if (cc && !existsSync(SHIM_SOURCE)) throw new StrandError('internal', `the CNI front's source is missing: ${SHIM_SOURCE}`);
+  const source = cc ? shimSource() : undefined;
+  if (cc && !source) throw new StrandError('internal', `the CNI front's source ${SHIM_RELATIVE} is missing from this installation`);
   mkdirSync(dir, { recursive: true });
   const written: string[] = [];
   for (const name of names) {
@@ -93,7 +106,7 @@ export async function installPlugins(dir: string, options: InstallOptions = {}):
       mkdirSync(join(dir, BUNDLE_DIR), { recursive: true });
       const fallback = join(dir, BUNDLE_DIR, `${name}.cjs`);
       await bundle(entry, fallback, false);
-      buildShim(cc, name, fallback, out);
+      buildShim(cc, source!, name, fallback, out);
     } else {
       await bundle(entry, out, true);
     }

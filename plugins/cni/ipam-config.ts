@@ -224,7 +224,7 @@ function ipamSection(req: CniRequest): Record<string, unknown> {
 
 /** The store and network only: what DEL and GC need, so they work even if the ranges have become invalid. */
 export function parseIpamTarget(req: CniRequest): { network: string; store: StoreChoice } {
-  return { network: req.config.name, store: chooseStore(ipamSection(req)) };
+  return { network: req.config.name, store: chooseStore(ipamSection(req), req.env) };
 }
 
 /** The full config, for ADD, CHECK and STATUS. */
@@ -232,7 +232,7 @@ export function parseIpamConfig(req: CniRequest, options: { withRequests?: boole
   const ipam = ipamSection(req);
   const conf: IpamConf = {
     network: req.config.name,
-    store: chooseStore(ipam),
+    store: chooseStore(ipam, req.env),
     sets: parseSets(ipam, getCi(req.config.runtimeConfig, 'ipRanges')),
     routes: parseRoutes(ipam.routes),
     requested: options.withRequests ? requestedIps(req) : [],

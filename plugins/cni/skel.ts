@@ -58,7 +58,7 @@ export async function runPlugin(
     const text = await readAll(io.stdin);
     stdin = text;
     const config = parseNetConf(text, env.command);
-    const req: CniRequest = { ...env, config };
+    const req: CniRequest = { ...env, config, env: io.env };
     if (env.command === 'GC') {
       const valid = parseValidAttachments(decodeJson(text));
       if (valid !== undefined) req.validAttachments = valid;

@@ -111,6 +111,8 @@ export interface CniRequest {
   config: NetConf;
   /** GC: the attachments that must be kept; undefined when the runtime sent no list. */
   validAttachments?: Attachment[];
+  /** The plugin's environment (STRAND_STORE, STRAND_RUN_DIR): the daemon serves many callers. */
+  env?: Record<string, string | undefined>;
 }
 
 export interface PluginHandlers {
