@@ -28,3 +28,13 @@ export class StrandError extends Error {
 export function isStrandError(err: unknown, code?: ErrorCode): err is StrandError {
   return err instanceof StrandError && (code === undefined || err.code === code);
 }
+
+/** The promise's value, or undefined when it fails with 'not-found' (deleting what is already gone). */
+export async function unlessNotFound<T>(p: Promise<T>): Promise<T | undefined> {
+  try {
+    return await p;
+  } catch (err) {
+    if (isStrandError(err, 'not-found')) return undefined;
+    throw err;
+  }
+}

@@ -3,7 +3,7 @@
 // fails, and brings the kernel back in line with the store after a crash.
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { StrandError, isStrandError } from '../common/errors.js';
+import { StrandError, unlessNotFound } from '../common/errors.js';
 import { Netlink, createNetns, deleteNetns, openNetns, currentNetns, type NetNs } from '../netlink/index.js';
 import { Ipam } from '../ipam/index.js';
 import type { Store } from '../store/types.js';
@@ -209,9 +209,9 @@ export class Controller {
     }
     await this.driver(net.driver).deleteNetwork(net);
     for (const s of net.subnets) {
-      const pool = await this.ipam.getPool(s.poolId).catch((err) => (isStrandError(err, 'not-found') ? undefined : Promise.reject(err)));
+      const pool = await unlessNotFound(this.ipam.getPool(s.poolId));
       if (!pool) continue;
-      if (s.gateway && !pool.gateway) await this.ipam.releaseAddress(s.poolId, s.gateway).catch((err) => (isStrandError(err, 'not-found') ? undefined : Promise.reject(err)));
+      if (s.gateway && !pool.gateway) await unlessNotFound(this.ipam.releaseAddress(s.poolId, s.gateway));
       await this.ipam.releasePool(s.poolId);
     }
     await this.records.deleteNetwork(net);
