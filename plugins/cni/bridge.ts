@@ -4,7 +4,7 @@
 // process, any other by exec), and no process spawned unless firewall rules
 // must change (the network's rules once per bridge, ports when asked).
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Netlink } from '../../netlink/index.js';
 import { withHandles } from './handles.js';
@@ -103,6 +103,17 @@ async function ensureNetwork(driver: BridgeDriver, nl: Netlink, network: Network
   writeFileSync(marker, want);
 }
 
+const runDirOf = (req: CniRequest): string => req.env?.STRAND_RUN_DIR || '/run/strand';
+
+/**
+ * Which attachments of a network have published ports: one empty file per
+ * endpoint, named by its short id, written before the rules are. The rules
+ * name only the endpoint, so GC needs this to find the rules of attachments
+ * it no longer knows (an ADD killed after publishing, a netns removed without
+ * DEL): the attachment ids cannot be computed back from the rules.
+ */
+const portsDir = (req: CniRequest, networkId: string): string => join(runDirOf(req), 'cni', `${shortId(networkId)}.ports`);
+
 /** As the reference plugin: a gateway bridge holding another address of that family needs forceAddress. */
 function checkBridgeAddresses(nl: Netlink, conf: BridgeConf, network: NetworkRecord): void {
   if (!nl.links.find(conf.bridge)) return;
@@ -127,7 +138,7 @@ export function bridgeHandlers(): PluginHandlers {
         try {
           const network = networkRecord(conf, req.config.name, ipam);
           const driver = new BridgeDriver(host, () => Firewall.open());
-          await ensureNetwork(driver, host, network, conf, req.env?.STRAND_RUN_DIR || '/run/strand');
+          await ensureNetwork(driver, host, network, conf, runDirOf(req));
           const endpoint = endpointRecord(req, network, ipam, requestedMac(req));
           endpoint.driverState = await driver.createEndpoint({ network, endpoint, sandboxNs: ns });
           const gateways = new Map<4 | 6, string | undefined>((ipam?.ips ?? []).map((ip) => [ip.address.includes(':') ? 6 : 4, ip.gateway]));
@@ -139,6 +150,10 @@ export function bridgeHandlers(): PluginHandlers {
             ...(conf.isDefaultGateway && gateways.get(6) ? { gatewayV6: gateways.get(6)! } : {}),
             routes: routes.map((r) => ({ dst: r.dst, ...(r.gateway ? { gateway: r.gateway } : {}) })),
           });
+          if (endpoint.ports.length) {
+            mkdirSync(portsDir(req, network.id), { recursive: true });
+            writeFileSync(join(portsDir(req, network.id), shortId(endpoint.id)), '');
+          }
           await driver.programExternalConnectivity(network, endpoint);
           const br = host.links.get(conf.bridge);
           const veth = host.links.get(endpoint.driverState.hostVeth!);
@@ -180,6 +195,7 @@ export function bridgeHandlers(): PluginHandlers {
           // Without the addresses of the ADD result, the rules are found by the endpoint's id.
           if (endpoint.addresses.length) await new BridgeDriver(host, () => Firewall.open()).revokeExternalConnectivity(network, endpoint);
           else await (await Firewall.open()).removeEndpointById(shortId(id));
+          rmSync(join(portsDir(req, network.id), shortId(id)), { force: true });
         }
       } finally {
         host.close();
@@ -224,6 +240,24 @@ export function bridgeHandlers(): PluginHandlers {
         }
       } finally {
         host.close();
+      }
+      if (req.validAttachments !== undefined) {
+        // Published ports of attachments no longer valid (their veths may be gone with their namespaces).
+        const dir = portsDir(req, networkRecord(conf, req.config.name, undefined).id);
+        const keepIds = new Set((req.validAttachments ?? []).map((a) => shortId(attachmentId(req.config.name, a.containerId, a.ifName))));
+        let recorded: string[] = [];
+        try {
+          recorded = readdirSync(dir).filter((n) => /^[0-9a-f]{12}$/.test(n) && !keepIds.has(n));
+        } catch {
+          // no ports were ever published on this network
+        }
+        if (recorded.length) {
+          const fw = await Firewall.open();
+          for (const id of recorded) {
+            await fw.removeEndpointById(id);
+            rmSync(join(dir, id), { force: true });
+          }
+        }
       }
       if (conf.ipamType) await delegateIpam(req, 'GC');
     },
