@@ -341,8 +341,9 @@ function decodeLink(body: Buffer): Link {
   const master = attrU32(attrs, IFLA_MASTER);
   if (master) link.master = master;
   const parent = attrI32(attrs, IFLA_LINK);
-  if (parent !== undefined && parent !== link.index) link.parentIndex = parent;
   const netnsId = attrI32(attrs, IFLA_LINK_NETNSID);
+  // A device names itself as its link; a parent in another namespace may have the same index number.
+  if (parent !== undefined && (parent !== link.index || netnsId !== undefined)) link.parentIndex = parent;
   if (netnsId !== undefined) link.parentNetnsId = netnsId;
   const promiscuity = attrU32(attrs, IFLA_PROMISCUITY);
   if (promiscuity !== undefined) link.promiscuity = promiscuity;
