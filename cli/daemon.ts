@@ -1,19 +1,63 @@
 // `strand daemon`: the per-host agent. It reconciles the kernel with the
 // store on start, serves strand's CNI plugins' requests on a unix socket
 // (so no Node process starts per CNI verb), and keeps collecting what killed
-// runs leave behind.
+// runs leave behind. With --advertise-addr it also runs the overlay agent:
+// registers this host's VTEP on a lease and programs overlay peers.
+// `strand daemon dump` prints this host's overlay peer tables, desired
+// against actual.
+import { isIPv4 } from 'node:net';
+import { StrandError } from '../common/errors.js';
 import type { Controller } from '../core/controller.js';
-import { flag, parse } from './args.js';
+import { flag, parse, str } from './args.js';
 
 const USAGE = `usage: strand daemon [--gc-interval SECONDS] [--no-cni]
+                     [--advertise-addr IP [--host-id ID] [--lease-ttl SECONDS] [--resync-interval SECONDS]]
+       strand daemon dump [--host-id ID]
 `;
 
+function seconds(value: string | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new StrandError('invalid', `invalid --${name} "${value}": give a positive number of seconds`);
+  return n;
+}
+
 export async function daemonCommand(ctl: () => Promise<Controller>, argv: string[]): Promise<void> {
-  const p = parse(argv, { 'gc-interval': { type: 'string' }, 'no-cni': { type: 'boolean' } }, USAGE);
-  const seconds = Number(p.values['gc-interval'] ?? 30);
+  if (argv[0] === 'dump') return dumpCommand(ctl, argv.slice(1));
+  const p = parse(
+    argv,
+    {
+      'gc-interval': { type: 'string' },
+      'no-cni': { type: 'boolean' },
+      'advertise-addr': { type: 'string' },
+      'host-id': { type: 'string' },
+      'lease-ttl': { type: 'string' },
+      'resync-interval': { type: 'string' },
+    },
+    USAGE,
+  );
+  const gcSeconds = Number(p.values['gc-interval'] ?? 30);
+  const advertise = str(p, 'advertise-addr');
+  if (advertise !== undefined && !isIPv4(advertise)) throw new StrandError('invalid', `invalid --advertise-addr "${advertise}": give this host's IPv4 address on the underlay`);
+  const leaseTtl = seconds(str(p, 'lease-ttl'), 10, 'lease-ttl');
+  const resync = seconds(str(p, 'resync-interval'), 10, 'resync-interval');
+  // The controller reads the host id when it opens; every strand command of this host must use the same one.
+  const hostId = str(p, 'host-id');
+  if (hostId !== undefined) process.env.STRAND_HOST_ID = hostId;
   const c = await ctl();
+
+  let overlay: import('../agent/overlay-peers.js').OverlayPeers | undefined;
+  if (advertise !== undefined) {
+    const { OverlayPeers } = await import('../agent/overlay-peers.js');
+    const { statusFileIn } = await import('../agent/overlay-dump.js');
+    overlay = new OverlayPeers({ store: c.store, hostId: c.hostId, advertiseAddr: advertise, leaseTtlSeconds: leaseTtl, resyncMs: resync * 1000, statusFile: statusFileIn(c.runDir) });
+    // Registered before reconcile: restoring an overlay network needs this host's VTEP.
+    await overlay.register();
+    console.log(`strand daemon: overlay: host ${c.hostId} registered with VTEP ${advertise} (lease ${leaseTtl}s)`);
+  }
   const r = await c.reconcile();
   console.log(`strand daemon: restored ${r.restored.length} network(s), removed ${r.removedSandboxes.length} dead sandbox(es) and ${r.removedOrphans.length} orphan(s)`);
+  await overlay?.start();
   const cni = flag(p, 'no-cni') ? undefined : await (await import('../agent/cni-server.js')).serveCni();
   if (cni) console.log(`strand daemon: serving CNI requests on ${cni.address() as string}`);
   const timer = setInterval(() => {
@@ -21,11 +65,21 @@ export async function daemonCommand(ctl: () => Promise<Controller>, argv: string
       (removed) => removed.forEach((s) => console.log(`strand daemon: removed dead sandbox ${s}`)),
       (err: Error) => console.error(`strand daemon: gc failed: ${err.message}`),
     );
-  }, seconds * 1000);
+  }, gcSeconds * 1000);
   await new Promise<void>((resolve) => {
     for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => resolve());
   });
   clearInterval(timer);
+  await overlay?.stop();
   await new Promise((resolve) => (cni ? cni.close(resolve) : resolve(undefined)));
   console.log('strand daemon: stopped');
+}
+
+async function dumpCommand(ctl: () => Promise<Controller>, argv: string[]): Promise<void> {
+  const p = parse(argv, { 'host-id': { type: 'string' } }, USAGE);
+  const hostId = str(p, 'host-id');
+  if (hostId !== undefined) process.env.STRAND_HOST_ID = hostId;
+  const c = await ctl();
+  const { dump } = await import('../agent/overlay-dump.js');
+  console.log(JSON.stringify(await dump(c.store, c.hostId, c.runDir), null, 2));
 }

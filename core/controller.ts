@@ -13,8 +13,9 @@ import { newId, sandboxNetnsName, shortId, validateName } from './ids.js';
 import { resolvePorts, type PortRequest } from './ports.js';
 import { configureEndpoint } from './sandbox-net.js';
 import { removeSandboxFiles, writeSandboxFiles, writeSandboxHosts } from './sandbox-files.js';
+import { overlaps, parseCidr } from '../ipam/cidr.js';
 import { processAlive, processStartTime, stopProcess } from './process-info.js';
-import type { Driver, EndpointRecord, NetworkRecord, SandboxRecord, SubnetInfo } from './types.js';
+import type { Driver, EndpointRecord, JoinInfo, NetworkRecord, SandboxRecord, SubnetInfo } from './types.js';
 
 export interface SubnetRequest {
   subnet?: string;
@@ -31,6 +32,20 @@ export interface NetworkRequest {
   internal?: boolean;
   options?: Record<string, string>;
   labels?: Record<string, string>;
+  /** The network's id, when an engine chose it (Docker's NetworkID); default a new one. */
+  id?: string;
+  /** Subnets whose pools an outside IPAM already allocated (Docker's IPAM driver); no IPAM call is made for them. */
+  pools?: SubnetInfo[];
+}
+
+/** An endpoint whose sandbox an engine owns (Docker): its interface is made in the host namespace for the engine to move. */
+export interface DetachedEndpointRequest {
+  id: string;
+  /** Addresses with prefix length, allocated by the engine's IPAM. */
+  addresses: string[];
+  /** '' to have one derived from the IPv4 address. */
+  mac: string;
+  exposed?: { proto: 'tcp' | 'udp'; port: number }[];
 }
 
 export interface SandboxRequest {
@@ -123,14 +138,16 @@ export class Controller {
     if (await this.records.networkNameTaken(req.name)) {
       throw new StrandError('exists', `network "${req.name}" already exists; choose another name or remove it first`);
     }
+    if (req.id !== undefined && !/^[0-9a-f]{64}$/.test(req.id)) throw new StrandError('invalid', `invalid network id "${req.id}": use 64 lowercase hex digits`);
     const existing = await this.records.listNetworks();
+    if (req.pools) checkPoolsFree(req.pools, existing);
     if (!driver.capabilities.needsIpam) {
-      if (req.subnets?.some((s) => s.subnet) || req.ipv6) throw new StrandError('invalid', `the ${driver.name} driver takes no subnets`);
+      if (req.subnets?.some((s) => s.subnet) || req.pools?.length || req.ipv6) throw new StrandError('invalid', `the ${driver.name} driver takes no subnets`);
       const twin = existing.find((n) => n.driver === driver.name);
       if (twin) throw new StrandError('exists', `only one ${driver.name} network is allowed; "${twin.name}" is it`);
     }
     const record: NetworkRecord = {
-      id: newId(),
+      id: req.id ?? newId(),
       name: req.name,
       driver: driver.name,
       scope: driver.capabilities.scope,
@@ -140,10 +157,14 @@ export class Controller {
       options: { ...(req.options ?? {}) },
       labels: { ...(req.labels ?? {}) },
       driverState: {},
+      ...(req.pools ? { externalPools: true } : {}),
       created: new Date().toISOString(),
     };
     return new Undo().run(async (undo) => {
-      if (driver.capabilities.needsIpam) record.subnets = await this.allocateSubnets(record, req, undo);
+      if (req.pools) record.subnets = req.pools.map((p) => ({ ...p, auxAddresses: { ...p.auxAddresses } }));
+      else if (driver.capabilities.needsIpam) record.subnets = await this.allocateSubnets(record, req, undo);
+      // IPAM keeps its own pools apart; this also covers subnets an engine's own IPAM chose.
+      if (!req.pools) checkPoolsFree(record.subnets, existing);
       record.driverState = driver.validateNetwork(record, existing);
       await driver.createNetwork(record);
       undo.push(`remove the ${driver.name} network's kernel state`, () => driver.deleteNetwork(record));
@@ -207,8 +228,15 @@ export class Controller {
       const names = await Promise.all(eps.map(async (e) => (await this.records.getSandbox(e.sandboxId))?.name ?? shortId(e.sandboxId)));
       throw new StrandError('in-use', `network "${net.name}" still has ${eps.length} endpoint(s), in sandbox(es) ${names.join(', ')}; disconnect or remove them first`);
     }
+    if (net.scope === 'global') {
+      const elsewhere = await this.records.globalEndpointsOfNetwork(net.id);
+      if (elsewhere.length) {
+        const hosts = [...new Set(elsewhere.map((e) => e.hostId))];
+        throw new StrandError('in-use', `network "${net.name}" still has ${elsewhere.length} endpoint(s) on host(s) ${hosts.join(', ')}; remove them there first`);
+      }
+    }
     await this.driver(net.driver).deleteNetwork(net);
-    for (const s of net.subnets) {
+    for (const s of net.externalPools ? [] : net.subnets) {
       const pool = await unlessNotFound(this.ipam.getPool(s.poolId));
       if (!pool) continue;
       if (s.gateway && !pool.gateway) await unlessNotFound(this.ipam.releaseAddress(s.poolId, s.gateway));
@@ -223,6 +251,8 @@ export class Controller {
     const used = new Set((await this.records.listEndpoints()).map((e) => e.networkId));
     for (const net of await this.records.listNetworks()) {
       if (used.has(net.id) || PREDEFINED[net.name] === net.driver) continue;
+      // A global network is in use while any host has an endpoint on it.
+      if (net.scope === 'global' && (await this.records.globalEndpointsOfNetwork(net.id)).length) continue;
       await this.deleteNetwork(net.id);
       removed.push(net.name);
     }
@@ -367,7 +397,9 @@ export class Controller {
       endpoint.mac = req.mac ?? macFor(endpoint.addresses);
       endpoint.ports = await resolvePorts(req.ports ?? [], (proto) => this.records.claimedPorts(proto));
       // Saving claims the host ports: a clash fails here, before any kernel work.
-      await this.records.saveEndpoint(endpoint);
+      // Endpoints on a global network are also published cluster-wide, for the other hosts' agents.
+      const shared = { global: network.scope === 'global' };
+      await this.records.saveEndpoint(endpoint, shared);
       undo.push('forget the endpoint', () => this.records.deleteEndpoint(endpoint));
 
       const sandboxNs = sandbox.kind === 'netns' ? this.openSandboxNs(sandbox) : undefined;
@@ -382,7 +414,7 @@ export class Controller {
       }
       await driver.programExternalConnectivity(network, endpoint);
       undo.push('unpublish ports', () => driver.revokeExternalConnectivity(network, endpoint));
-      await this.records.saveEndpoint(endpoint);
+      await this.records.saveEndpoint(endpoint, shared);
       await this.refreshSandboxFiles(sandbox);
       return endpoint;
     });
@@ -442,6 +474,110 @@ export class Controller {
     writeSandboxHosts(this.runDir, sandbox, addrs);
   }
 
+  // ---- detached endpoints (an engine owns the sandbox) ----
+
+  /** Records the endpoint and makes its interface in the host namespace; an existing one of that id is returned as is. */
+  async createDetachedEndpoint(networkId: string, req: DetachedEndpointRequest): Promise<EndpointRecord> {
+    const network = await this.records.getNetwork(networkId);
+    if (!network) throw new StrandError('not-found', `network ${shortId(networkId)} is unknown to strand (its store lost it?); remove the network and create it again`);
+    const known = await this.records.getEndpoint(req.id);
+    if (known) return known;
+    const driver = this.driver(network.driver);
+    for (const a of req.addresses) {
+      const fam = a.includes(':') ? 6 : 4;
+      const inSubnet = network.subnets.some((s) => s.family === fam && overlaps(parseCidr(s.subnet), parseCidr(a, { lenient: true })));
+      if (!inSubnet) throw new StrandError('invalid', `address ${a} is not in a subnet of network ${network.name} (${network.subnets.map((s) => s.subnet).join(', ')})`);
+    }
+    const endpoint: EndpointRecord = {
+      id: req.id,
+      networkId: network.id,
+      sandboxId: '',
+      ifName: '',
+      mac: req.mac || macFor(req.addresses),
+      addresses: [...req.addresses],
+      ports: [],
+      exposed: req.exposed ?? [],
+      driverState: {},
+      created: new Date().toISOString(),
+    };
+    return new Undo().run(async (undo) => {
+      // Endpoints on a global network are also published cluster-wide, for the other hosts' agents.
+      const shared = { global: network.scope === 'global' };
+      await this.records.saveEndpoint(endpoint, shared);
+      undo.push('forget the endpoint', () => this.records.deleteEndpoint(endpoint));
+      endpoint.driverState = await driver.createEndpoint({ network, endpoint });
+      undo.push('remove the endpoint interface', () => driver.deleteEndpoint(network, endpoint));
+      await this.records.saveEndpoint(endpoint);
+      return endpoint;
+    });
+  }
+
+  private async detached(endpointId: string): Promise<{ network: NetworkRecord; endpoint: EndpointRecord; driver: Driver }> {
+    const endpoint = await this.records.getEndpoint(endpointId);
+    const network = endpoint && (await this.records.getNetwork(endpoint.networkId));
+    if (!endpoint || !network) throw new StrandError('not-found', `endpoint ${shortId(endpointId)} is unknown to strand; remove the container's endpoint and connect it again`);
+    return { network, endpoint, driver: this.driver(network.driver) };
+  }
+
+  async getDetachedEndpoint(endpointId: string): Promise<EndpointRecord | undefined> {
+    return this.records.getEndpoint(endpointId);
+  }
+
+  /** What the engine must set up in its sandbox: the interface to move, gateways, routes. */
+  async joinDetached(endpointId: string): Promise<{ network: NetworkRecord; endpoint: EndpointRecord; join: JoinInfo }> {
+    const { network, endpoint, driver } = await this.detached(endpointId);
+    return { network, endpoint, join: await driver.join({ network, endpoint }) };
+  }
+
+  async leaveDetached(endpointId: string): Promise<void> {
+    const found = await this.records.getEndpoint(endpointId);
+    if (!found) return;
+    const { network, endpoint, driver } = await this.detached(endpointId);
+    await driver.leave(network, endpoint);
+  }
+
+  /** Claims and publishes the endpoint's host ports (dynamic ones picked here); replaces what it published before. */
+  async publishDetached(endpointId: string, ports: PortRequest[], exposed: { proto: 'tcp' | 'udp'; port: number }[]): Promise<EndpointRecord> {
+    const { network, driver } = await this.detached(endpointId);
+    await this.unpublishDetached(endpointId);
+    const fresh = (await this.records.getEndpoint(endpointId))!;
+    fresh.exposed = exposed;
+    fresh.ports = await resolvePorts(ports, (proto) => this.records.claimedPorts(proto));
+    await this.records.saveEndpoint(fresh);
+    try {
+      await driver.programExternalConnectivity(network, fresh);
+    } catch (err) {
+      await driver.revokeExternalConnectivity(network, fresh).catch(() => undefined);
+      await this.records.deleteEndpoint(fresh);
+      await this.records.saveEndpoint({ ...fresh, ports: [] });
+      throw err;
+    }
+    return fresh;
+  }
+
+  async unpublishDetached(endpointId: string): Promise<void> {
+    const found = await this.records.getEndpoint(endpointId);
+    if (!found?.ports.length) return;
+    const { network, endpoint, driver } = await this.detached(endpointId);
+    await driver.revokeExternalConnectivity(network, endpoint);
+    // Deleting and saving again drops the port claims with the ports.
+    await this.records.deleteEndpoint(endpoint);
+    await this.records.saveEndpoint({ ...endpoint, ports: [] });
+  }
+
+  /** Unpublishes, removes the interface and forgets the endpoint; succeeds for one already gone. */
+  async deleteDetachedEndpoint(endpointId: string): Promise<void> {
+    const endpoint = await this.records.getEndpoint(endpointId);
+    if (!endpoint) return;
+    const network = await this.records.getNetwork(endpoint.networkId);
+    if (network) {
+      const driver = this.driver(network.driver);
+      if (endpoint.ports.length) await driver.revokeExternalConnectivity(network, endpoint);
+      await driver.deleteEndpoint(network, endpoint);
+    }
+    await this.records.deleteEndpoint(endpoint);
+  }
+
   // ---- crash recovery ----
 
   /**
@@ -481,6 +617,17 @@ export class Controller {
       }
     }
     return removed;
+  }
+}
+
+/** Subnets an outside IPAM chose must not overlap a network strand already has. */
+function checkPoolsFree(pools: SubnetInfo[], existing: NetworkRecord[]): void {
+  for (const p of pools) {
+    const c = parseCidr(p.subnet);
+    for (const n of existing) {
+      const clash = n.subnets.find((s) => overlaps(c, parseCidr(s.subnet)));
+      if (clash) throw new StrandError('exists', `subnet ${p.subnet} overlaps subnet ${clash.subnet} of network "${n.name}"; choose another subnet`);
+    }
   }
 }
 

@@ -7,6 +7,12 @@
 //   and the indexes by-network/<networkId>/<endpointId> and
 //   by-sandbox/<sandboxId>/<endpointId>, so finding a sandbox's or a
 //   network's endpoints costs the same however many endpoints exist.
+//
+// Networks of global scope (overlay) are shared by every host on the store,
+// under core/global/: networks/<id>, network-names/<name>, and
+// endpoints/<networkId>/<endpointId> — a cluster-wide index of the endpoints
+// on them (host, MAC, addresses), which agents read to program peers. The
+// endpoints themselves stay per host.
 import { StrandError } from '../common/errors.js';
 import type { Store, TxnCheck, TxnOp } from '../store/types.js';
 import type { EndpointRecord, NetworkRecord, PortBinding, SandboxRecord } from './types.js';
@@ -18,6 +24,21 @@ interface PortClaim {
 
 type Kind = 'networks' | 'endpoints' | 'sandboxes';
 
+export const GLOBAL_PREFIX = 'core/global/';
+export const GLOBAL_NETWORKS = `${GLOBAL_PREFIX}networks/`;
+export const GLOBAL_ENDPOINTS = `${GLOBAL_PREFIX}endpoints/`;
+
+/** What every host sees of an endpoint on a global network. */
+export interface GlobalEndpoint {
+  id: string;
+  networkId: string;
+  hostId: string;
+  mac: string;
+  addresses: string[];
+}
+
+export const globalEndpointKey = (networkId: string, endpointId: string): string => `${GLOBAL_ENDPOINTS}${networkId}/${endpointId}`;
+
 export class Records {
   private readonly prefix: string;
 
@@ -25,11 +46,16 @@ export class Records {
     readonly store: Store,
     readonly hostId: string,
   ) {
+    if (hostId === 'global') throw new StrandError('invalid', 'host id "global" is reserved for cluster-wide records; choose another --host-id');
     this.prefix = `core/${hostId}/`;
   }
 
   private key(kind: Kind | 'network-names' | 'sandbox-names', id: string): string {
     return `${this.prefix}${kind}/${id}`;
+  }
+
+  private globalKey(kind: 'networks' | 'network-names', id: string): string {
+    return `${GLOBAL_PREFIX}${kind}/${id}`;
   }
 
   private async getJson<T>(key: string): Promise<T | undefined> {
@@ -43,39 +69,64 @@ export class Records {
 
   // ---- networks ----
 
-  listNetworks(): Promise<NetworkRecord[]> {
-    return this.listJson<NetworkRecord>('networks');
+  /** This host's networks and the cluster's global ones. */
+  async listNetworks(): Promise<NetworkRecord[]> {
+    const global = (await this.store.list(GLOBAL_NETWORKS)).map((kv) => JSON.parse(kv.value) as NetworkRecord);
+    return [...(await this.listJson<NetworkRecord>('networks')), ...global];
   }
 
-  getNetwork(id: string): Promise<NetworkRecord | undefined> {
-    return this.getJson<NetworkRecord>(this.key('networks', id));
+  async getNetwork(id: string): Promise<NetworkRecord | undefined> {
+    return (await this.getJson<NetworkRecord>(this.key('networks', id))) ?? this.getJson<NetworkRecord>(this.globalKey('networks', id));
   }
 
-  /** By exact name, exact id, or unique id prefix (as docker does). */
+  /** By exact name, exact id, or unique id prefix (as docker does); this host's networks first. */
   async findNetwork(ref: string): Promise<NetworkRecord | undefined> {
-    const byName = await this.store.get(this.key('network-names', ref));
+    const byName = (await this.store.get(this.key('network-names', ref))) ?? (await this.store.get(this.globalKey('network-names', ref)));
     if (byName) return this.getNetwork(byName.value);
-    return this.byIdPrefix<NetworkRecord>('networks', ref, 'network');
+    const local = await this.byIdPrefix<NetworkRecord>(`${this.prefix}networks/`, ref, 'network');
+    return local ?? this.byIdPrefix<NetworkRecord>(GLOBAL_NETWORKS, ref, 'network');
   }
 
   async createNetwork(rec: NetworkRecord): Promise<void> {
-    await this.createNamed('networks', 'network-names', rec, 'network');
+    if (rec.scope !== 'global') {
+      if (await this.store.get(this.globalKey('network-names', rec.name))) throw new StrandError('exists', `a global network named "${rec.name}" already exists; choose another name`);
+      return this.createNamed('networks', 'network-names', rec, 'network');
+    }
+    if (await this.store.get(this.key('network-names', rec.name))) throw new StrandError('exists', `a network named "${rec.name}" already exists on this host; choose another name`);
+    try {
+      await this.store.txn(
+        [{ key: this.globalKey('network-names', rec.name), absent: true }, { key: this.globalKey('networks', rec.id), absent: true }],
+        [
+          { op: 'put', key: this.globalKey('networks', rec.id), value: JSON.stringify(rec) },
+          { op: 'put', key: this.globalKey('network-names', rec.name), value: rec.id },
+        ],
+      );
+    } catch (err) {
+      if (err instanceof StrandError && err.code === 'conflict') throw new StrandError('exists', `a global network named "${rec.name}" already exists; choose another name or remove it first`);
+      throw err;
+    }
   }
 
   async updateNetwork(rec: NetworkRecord): Promise<void> {
-    await this.store.put(this.key('networks', rec.id), JSON.stringify(rec));
+    await this.store.put(rec.scope === 'global' ? this.globalKey('networks', rec.id) : this.key('networks', rec.id), JSON.stringify(rec));
   }
 
   async deleteNetwork(rec: NetworkRecord): Promise<void> {
+    const global = rec.scope === 'global';
     await this.store.txn([], [
-      { op: 'delete', key: this.key('networks', rec.id) },
-      { op: 'delete', key: this.key('network-names', rec.name) },
+      { op: 'delete', key: global ? this.globalKey('networks', rec.id) : this.key('networks', rec.id) },
+      { op: 'delete', key: global ? this.globalKey('network-names', rec.name) : this.key('network-names', rec.name) },
     ]);
   }
 
-  /** Whether a network of exactly this name exists (names, not id prefixes, must be unique). */
+  /** Whether a network of exactly this name exists here or cluster-wide (names, not id prefixes, must be unique). */
   async networkNameTaken(name: string): Promise<boolean> {
-    return (await this.store.get(this.key('network-names', name))) !== undefined;
+    return (await this.store.get(this.key('network-names', name))) !== undefined || (await this.store.get(this.globalKey('network-names', name))) !== undefined;
+  }
+
+  /** Endpoints of a global network on every host. */
+  async globalEndpointsOfNetwork(networkId: string): Promise<GlobalEndpoint[]> {
+    return (await this.store.list(`${GLOBAL_ENDPOINTS}${networkId}/`)).map((kv) => JSON.parse(kv.value) as GlobalEndpoint);
   }
 
   // ---- sandboxes ----
@@ -95,7 +146,7 @@ export class Records {
   async findSandbox(ref: string): Promise<SandboxRecord | undefined> {
     const byName = await this.store.get(this.key('sandbox-names', ref));
     if (byName) return this.getSandbox(byName.value);
-    return this.byIdPrefix<SandboxRecord>('sandboxes', ref, 'sandbox');
+    return this.byIdPrefix<SandboxRecord>(`${this.prefix}sandboxes/`, ref, 'sandbox');
   }
 
   async createSandbox(rec: SandboxRecord): Promise<void> {
@@ -138,19 +189,26 @@ export class Records {
   }
 
   private indexKeys(rec: EndpointRecord): string[] {
-    return [`${this.prefix}by-network/${rec.networkId}/${rec.id}`, `${this.prefix}by-sandbox/${rec.sandboxId}/${rec.id}`];
+    const keys = [`${this.prefix}by-network/${rec.networkId}/${rec.id}`];
+    // A detached endpoint (Docker's) has no sandbox of strand's to index it under.
+    if (rec.sandboxId) keys.push(`${this.prefix}by-sandbox/${rec.sandboxId}/${rec.id}`);
+    return keys;
   }
 
   /**
    * Saves an endpoint and claims its host ports in one transaction: a port
    * another endpoint holds on the same or a wildcard address is refused.
    */
-  async saveEndpoint(rec: EndpointRecord): Promise<void> {
+  async saveEndpoint(rec: EndpointRecord, options: { global?: boolean } = {}): Promise<void> {
     const checks: TxnCheck[] = [];
     const ops: TxnOp[] = [
       { op: 'put', key: this.key('endpoints', rec.id), value: JSON.stringify(rec) },
       ...this.indexKeys(rec).map((key): TxnOp => ({ op: 'put', key, value: rec.id })),
     ];
+    if (options.global) {
+      const shared: GlobalEndpoint = { id: rec.id, networkId: rec.networkId, hostId: this.hostId, mac: rec.mac, addresses: rec.addresses };
+      ops.push({ op: 'put', key: globalEndpointKey(rec.networkId, rec.id), value: JSON.stringify(shared) });
+    }
     const byPort = new Map<string, PortBinding[]>();
     for (const p of rec.ports) {
       const k = `${this.prefix}ports/${p.proto}/${p.hostPort}`;
@@ -176,7 +234,12 @@ export class Records {
   /** Removes an endpoint and its port claims. */
   async deleteEndpoint(rec: EndpointRecord): Promise<void> {
     const checks: TxnCheck[] = [];
-    const ops: TxnOp[] = [{ op: 'delete', key: this.key('endpoints', rec.id) }, ...this.indexKeys(rec).map((key): TxnOp => ({ op: 'delete', key }))];
+    // The cluster-wide entry goes too; deleting it when the network is local is a no-op.
+    const ops: TxnOp[] = [
+      { op: 'delete', key: this.key('endpoints', rec.id) },
+      ...this.indexKeys(rec).map((key): TxnOp => ({ op: 'delete', key })),
+      { op: 'delete', key: globalEndpointKey(rec.networkId, rec.id) },
+    ];
     const keys = new Set(rec.ports.map((p) => `${this.prefix}ports/${p.proto}/${p.hostPort}`));
     for (const key of keys) {
       const kv = await this.store.get(key);
@@ -214,9 +277,9 @@ export class Records {
     }
   }
 
-  private async byIdPrefix<T>(kind: Kind, ref: string, what: string): Promise<T | undefined> {
+  private async byIdPrefix<T>(under: string, ref: string, what: string): Promise<T | undefined> {
     if (!/^[0-9a-f]{1,64}$/.test(ref)) return undefined;
-    const kvs = await this.store.list(`${this.prefix}${kind}/${ref}`);
+    const kvs = await this.store.list(`${under}${ref}`);
     if (kvs.length > 1) throw new StrandError('invalid', `"${ref}" matches ${kvs.length} ${what}s; give more of the id`);
     return kvs[0] ? (JSON.parse(kvs[0].value) as T) : undefined;
   }

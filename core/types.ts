@@ -40,12 +40,15 @@ export interface NetworkRecord {
   labels: Record<string, string>;
   /** What the driver chose and must find again (bridge name, MTU, ...). */
   driverState: Record<string, string>;
+  /** The subnets' pools belong to an outside IPAM (Docker's IPAM driver), which releases them itself. */
+  externalPools?: boolean;
   created: string;
 }
 
 export interface EndpointRecord {
   id: string;
   networkId: string;
+  /** '' for a detached endpoint: an engine (Docker) owns the sandbox and moves the interface itself. */
   sandboxId: string;
   /** Interface name inside the sandbox. */
   ifName: string;
