@@ -1,7 +1,8 @@
 // `strand daemon`: the per-host agent. It reconciles the kernel with the
 // store on start, serves strand's CNI plugins' requests on a unix socket
 // (so no Node process starts per CNI verb), and keeps collecting what killed
-// runs leave behind. With --advertise-addr it also runs the overlay agent:
+// runs leave behind. It serves Docker's remote driver protocol on the plugin
+// sockets (strand-bridge, strand-macvlan, strand-ipam). With --advertise-addr it also runs the overlay agent:
 // registers this host's VTEP on a lease and programs overlay peers.
 // `strand daemon dump` prints this host's overlay peer tables, desired
 // against actual.
@@ -10,9 +11,10 @@ import { StrandError } from '../common/errors.js';
 import type { Controller } from '../core/controller.js';
 import { flag, parse, str } from './args.js';
 
-const USAGE = `usage: strand daemon [--gc-interval SECONDS] [--no-cni]
+const USAGE = `usage: strand daemon [--gc-interval SECONDS] [--no-cni] [--no-docker] [--docker-plugin-dir DIR]
                      [--advertise-addr IP [--host-id ID] [--lease-ttl SECONDS] [--resync-interval SECONDS]]
        strand daemon dump [--host-id ID]
+  --docker-plugin-dir DIR  where the Docker plugin sockets go (default /run/docker/plugins)
 `;
 
 function seconds(value: string | undefined, fallback: number, name: string): number {
@@ -29,6 +31,8 @@ export async function daemonCommand(ctl: () => Promise<Controller>, argv: string
     {
       'gc-interval': { type: 'string' },
       'no-cni': { type: 'boolean' },
+      'no-docker': { type: 'boolean' },
+      'docker-plugin-dir': { type: 'string' },
       'advertise-addr': { type: 'string' },
       'host-id': { type: 'string' },
       'lease-ttl': { type: 'string' },
@@ -60,6 +64,9 @@ export async function daemonCommand(ctl: () => Promise<Controller>, argv: string
   await overlay?.start();
   const cni = flag(p, 'no-cni') ? undefined : await (await import('../agent/cni-server.js')).serveCni();
   if (cni) console.log(`strand daemon: serving CNI requests on ${cni.address() as string}`);
+  const dockerDir = str(p, 'docker-plugin-dir');
+  const docker = flag(p, 'no-docker') ? undefined : await (await import('../agent/docker-plugins.js')).serveDockerPlugins(c, ...(dockerDir ? [dockerDir] : []));
+  if (docker) console.log(`strand daemon: serving Docker plugins on ${docker.sockets.join(', ')}`);
   const timer = setInterval(() => {
     c.gcSandboxes().then(
       (removed) => removed.forEach((s) => console.log(`strand daemon: removed dead sandbox ${s}`)),
@@ -72,6 +79,7 @@ export async function daemonCommand(ctl: () => Promise<Controller>, argv: string
   clearInterval(timer);
   await overlay?.stop();
   await new Promise((resolve) => (cni ? cni.close(resolve) : resolve(undefined)));
+  await docker?.close();
   console.log('strand daemon: stopped');
 }
 

@@ -7,11 +7,13 @@ import { BridgeDriver } from '../drivers/bridge/index.js';
 import { HostDriver } from '../drivers/host/index.js';
 import { NoneDriver } from '../drivers/none/index.js';
 import { MacvlanDriver } from '../drivers/macvlan/index.js';
+import { OverlayDriver } from '../drivers/overlay/index.js';
 import { Controller } from './controller.js';
 
 export interface RuntimeOptions {
   /** Store URL; default $STRAND_STORE, then local:///var/lib/strand. */
   store?: string;
+  /** This host's id in a shared store; default $STRAND_HOST_ID, then the host name. */
   hostId?: string;
   runDir?: string;
 }
@@ -20,10 +22,14 @@ export async function openController(options: RuntimeOptions = {}): Promise<Cont
   const store = await openStore(options.store);
   try {
     const nl = Netlink.open();
-    const controller = new Controller({
+    const hostId = options.hostId ?? process.env.STRAND_HOST_ID;
+    // The overlay needs the controller's host id, which the controller settles: hence the getter.
+    let controller: Controller | undefined;
+    const overlay = new OverlayDriver(nl, () => Firewall.open(), () => ({ store, hostId: controller!.hostId }));
+    controller = new Controller({
       store,
-      drivers: [new BridgeDriver(nl, () => Firewall.open()), new MacvlanDriver(nl), new HostDriver(), new NoneDriver()],
-      ...(options.hostId ? { hostId: options.hostId } : {}),
+      drivers: [new BridgeDriver(nl, () => Firewall.open()), new MacvlanDriver(nl), overlay, new HostDriver(), new NoneDriver()],
+      ...(hostId ? { hostId } : {}),
       ...(options.runDir ?? process.env.STRAND_RUN_DIR ? { runDir: (options.runDir ?? process.env.STRAND_RUN_DIR)! } : {}),
     });
     controller.onClose(() => nl.close());

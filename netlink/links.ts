@@ -5,7 +5,7 @@ import {
   AF_UNSPEC, IFINFOMSG_LEN, IFF_UP, IFF_PROMISC, IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_OPERSTATE,
   IFLA_LINKINFO, IFLA_NET_NS_FD, IFLA_LINK_NETNSID, IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND,
   VETH_INFO_PEER, IFLA_VXLAN_ID, IFLA_VXLAN_LINK, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LOCAL6, IFLA_VXLAN_GROUP,
-  IFLA_VXLAN_GROUP6, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PORT, IFLA_VXLAN_TTL, IFLA_MACVLAN_MODE, MACVLAN_MODE, OPERSTATES,
+  IFLA_VXLAN_GROUP6, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PROXY, IFLA_VXLAN_PORT, IFLA_VXLAN_TTL, IFLA_MACVLAN_MODE, MACVLAN_MODE, OPERSTATES,
   RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK, NLM_F_CREATE, NLM_F_EXCL, IFNAMSIZ, IFLA_PROMISCUITY, IFLA_GROUP,
   AF_BRIDGE, IFLA_PROTINFO, NLA_F_NESTED, IFLA_BRPORT_MODE, IFLA_BRPORT_LEARNING, IFLA_BRPORT_ISOLATED,
 } from './constants.js';
@@ -40,7 +40,7 @@ export interface Link {
   promiscuity?: number;
   /** Device group (0 unless someone set one). */
   group: number;
-  vxlan?: { vni: number; local?: string; remote?: string; underlay?: number; port: number; learning: boolean; ttl?: number };
+  vxlan?: { vni: number; local?: string; remote?: string; underlay?: number; port: number; learning: boolean; proxy?: boolean; ttl?: number };
   macvlan?: { mode: MacvlanMode | 'source' | 'unknown' };
 }
 
@@ -74,6 +74,8 @@ export type LinkSpec =
       /** UDP destination port (4789, the IANA port, by default). */
       port?: number;
       learning?: boolean;
+      /** Answer ARP/NDP from the device's own neighbour table instead of sending the request out. */
+      proxy?: boolean;
       ttl?: number;
     })
   | (CommonSpec & { kind: 'macvlan'; parent: LinkRef; mode?: MacvlanMode });
@@ -208,6 +210,7 @@ export class Links {
         }
         data.u16be(IFLA_VXLAN_PORT, port);
         data.u8(IFLA_VXLAN_LEARNING, spec.learning ? 1 : 0);
+        if (spec.proxy) data.u8(IFLA_VXLAN_PROXY, 1);
         if (spec.ttl !== undefined) data.u8(IFLA_VXLAN_TTL, spec.ttl);
         break;
       }
@@ -367,6 +370,7 @@ function decodeLinkInfo(link: Link, info: Attrs): void {
       vni: attrU32(data, IFLA_VXLAN_ID) ?? 0,
       port: attrU16be(data, IFLA_VXLAN_PORT) ?? 0,
       learning: (attrU8(data, IFLA_VXLAN_LEARNING) ?? 0) !== 0,
+      proxy: (attrU8(data, IFLA_VXLAN_PROXY) ?? 0) !== 0,
       ...(local ? { local: bytesToIp(local) } : {}),
       ...(remote ? { remote: bytesToIp(remote) } : {}),
       ...(attrU32(data, IFLA_VXLAN_LINK) ? { underlay: attrU32(data, IFLA_VXLAN_LINK)! } : {}),

@@ -1,0 +1,41 @@
+// `strand daemon dump`: this host's overlay peer tables, desired (from the
+// store, read now) against actual (from the kernel, read now), with the
+// running agent's own status. When the store is unreachable, the agent's
+// last written tables stand in for the desired side.
+import { existsSync, readFileSync } from 'node:fs';
+import { Netlink } from '../netlink/index.js';
+import type { Store } from '../store/types.js';
+import { changeCount, diff, tables, type PeerTable } from './overlay-tables.js';
+import { loadView } from './overlay-view.js';
+import type { AgentStatus } from './overlay-peers.js';
+
+export interface Dump {
+  hostId: string;
+  store: { reachable: boolean; error?: string };
+  agent: AgentStatus | null;
+  /** Every present table matches its desired state. */
+  inSync: boolean;
+  tables: (PeerTable & { pending: number })[];
+}
+
+export const statusFileIn = (runDir: string): string => `${runDir}/overlay-agent.json`;
+
+export async function dump(store: Store, hostId: string, runDir: string): Promise<Dump> {
+  const file = statusFileIn(runDir);
+  const agent = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as AgentStatus) : null;
+  let live: PeerTable[];
+  let storeState: Dump['store'] = { reachable: true };
+  const nl = Netlink.open();
+  try {
+    try {
+      live = tables(nl, (await loadView(store)).view, hostId);
+    } catch (err) {
+      storeState = { reachable: false, error: (err as Error).message };
+      live = agent?.tables ?? [];
+    }
+  } finally {
+    nl.close();
+  }
+  const withPending = live.map((t) => ({ ...t, pending: t.present ? changeCount(diff(t)) : 0 }));
+  return { hostId, store: storeState, agent, inSync: withPending.every((t) => t.pending === 0), tables: withPending };
+}

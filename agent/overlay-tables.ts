@@ -1,0 +1,122 @@
+// Peer tables of the overlay: what each local vxlan device should hold (one
+// FDB entry per remote endpoint MAC → its host's VTEP, one permanent
+// neighbour entry per remote IP → that MAC), what it holds, and the changes
+// that make the second the first. Level-triggered: the same function serves
+// a single watch event and a full resync.
+import type { Netlink } from '../netlink/index.js';
+import type { GlobalEndpoint } from '../core/records.js';
+import type { NetworkRecord } from '../core/types.js';
+import type { HostRecord } from '../drivers/overlay/hosts.js';
+import { vxlanName } from '../drivers/overlay/names.js';
+
+export interface Fdb {
+  mac: string;
+  dst: string;
+}
+export interface Neigh {
+  ip: string;
+  mac: string;
+}
+
+export interface PeerTable {
+  network: string;
+  networkId: string;
+  vni: number;
+  device: string;
+  /** Whether this host has the network's vxlan device (only hosts with endpoints on it do). */
+  present: boolean;
+  desired: { fdb: Fdb[]; neigh: Neigh[] };
+  actual: { fdb: Fdb[]; neigh: Neigh[] };
+}
+
+/** The cluster as this host last read it from the store. */
+export interface ClusterView {
+  hosts: Map<string, HostRecord>;
+  networks: Map<string, NetworkRecord>;
+  /** By endpoint id. */
+  endpoints: Map<string, GlobalEndpoint>;
+}
+
+export const emptyView = (): ClusterView => ({ hosts: new Map(), networks: new Map(), endpoints: new Map() });
+
+const ZERO_MAC = '00:00:00:00:00:00';
+
+/** Desired entries for one network: endpoints on other hosts whose agent holds a live lease. */
+export function desiredFor(view: ClusterView, networkId: string, selfHostId: string): { fdb: Fdb[]; neigh: Neigh[] } {
+  const fdb: Fdb[] = [];
+  const neigh: Neigh[] = [];
+  for (const ep of view.endpoints.values()) {
+    if (ep.networkId !== networkId || ep.hostId === selfHostId || !ep.mac) continue;
+    const host = view.hosts.get(ep.hostId);
+    if (!host) continue;
+    fdb.push({ mac: ep.mac, dst: host.vtep });
+    for (const a of ep.addresses) neigh.push({ ip: a.split('/')[0]!, mac: ep.mac });
+  }
+  return { fdb, neigh };
+}
+
+/** What the kernel holds on a vxlan device: unicast FDB entries with a VTEP, permanent neighbours. */
+export function actualFor(nl: Netlink, device: string): { fdb: Fdb[]; neigh: Neigh[] } | undefined {
+  const link = nl.links.find(device);
+  if (!link || link.kind !== 'vxlan') return undefined;
+  const fdb = nl.neighbours
+    .listFdb({ dev: link.index })
+    .filter((e) => e.self && e.dst !== undefined && e.mac !== ZERO_MAC)
+    .map((e) => ({ mac: e.mac, dst: e.dst! }));
+  const neigh = nl.neighbours
+    .list({ dev: link.index })
+    .filter((n) => n.permanent && n.mac !== undefined)
+    .map((n) => ({ ip: n.ip, mac: n.mac! }));
+  return { fdb, neigh };
+}
+
+export function tables(nl: Netlink, view: ClusterView, selfHostId: string): PeerTable[] {
+  const out: PeerTable[] = [];
+  for (const net of view.networks.values()) {
+    if (net.driver !== 'overlay') continue;
+    const device = vxlanName(net.id);
+    const actual = actualFor(nl, device);
+    out.push({
+      network: net.name,
+      networkId: net.id,
+      vni: Number(net.driverState.vni),
+      device,
+      present: actual !== undefined,
+      desired: desiredFor(view, net.id, selfHostId),
+      actual: actual ?? { fdb: [], neigh: [] },
+    });
+  }
+  return out.sort((a, b) => a.network.localeCompare(b.network));
+}
+
+export interface Changes {
+  addFdb: Fdb[];
+  delFdb: Fdb[];
+  setNeigh: Neigh[];
+  delNeigh: Neigh[];
+}
+
+export function diff(t: PeerTable): Changes {
+  const want = new Map(t.desired.fdb.map((f) => [f.mac, f.dst]));
+  const have = new Map(t.actual.fdb.map((f) => [f.mac, f.dst]));
+  const wantN = new Map(t.desired.neigh.map((n) => [n.ip, n.mac]));
+  const haveN = new Map(t.actual.neigh.map((n) => [n.ip, n.mac]));
+  return {
+    addFdb: t.desired.fdb.filter((f) => have.get(f.mac) !== f.dst),
+    // An entry for a wanted MAC but another VTEP is replaced by addFdb, not deleted.
+    delFdb: t.actual.fdb.filter((f) => !want.has(f.mac)),
+    setNeigh: t.desired.neigh.filter((n) => haveN.get(n.ip) !== n.mac),
+    delNeigh: t.actual.neigh.filter((n) => !wantN.has(n.ip)),
+  };
+}
+
+export const changeCount = (c: Changes): number => c.addFdb.length + c.delFdb.length + c.setNeigh.length + c.delNeigh.length;
+
+/** Applies the changes to one device; an entry already gone counts as removed. */
+export function apply(nl: Netlink, device: string, c: Changes): void {
+  for (const f of c.delFdb) nl.neighbours.deleteFdb({ dev: device, mac: f.mac, dst: f.dst }, { missingOk: true });
+  for (const n of c.delNeigh) nl.neighbours.delete(device, n.ip, { missingOk: true });
+  // FDB before neighbour: once a container resolves the IP, the MAC already has somewhere to go.
+  for (const f of c.addFdb) nl.neighbours.addFdb({ dev: device, mac: f.mac, dst: f.dst });
+  for (const n of c.setNeigh) nl.neighbours.setPermanent(device, n.ip, n.mac);
+}

@@ -1,0 +1,33 @@
+// The cluster's hosts as the store knows them: each agent keeps its record
+// under overlay/hosts/<hostId> on a lease, so a host that stops renewing
+// vanishes from the store, and from every other host's peer tables with it.
+import { StrandError } from '../../common/errors.js';
+import type { Store } from '../../store/types.js';
+
+export const HOSTS_PREFIX = 'overlay/hosts/';
+export const hostKey = (hostId: string): string => HOSTS_PREFIX + hostId;
+
+export interface HostRecord {
+  hostId: string;
+  /** The VXLAN tunnel endpoint: the host's --advertise-addr. */
+  vtep: string;
+  /** The interface holding vtep, and its MTU when the agent started. */
+  underlay: string;
+  underlayMtu: number;
+  /** When this agent process registered. */
+  since: string;
+}
+
+export async function getHost(store: Store, hostId: string): Promise<HostRecord | undefined> {
+  const kv = await store.get(hostKey(hostId));
+  return kv ? (JSON.parse(kv.value) as HostRecord) : undefined;
+}
+
+/** This host's record; the overlay cannot work here without it. */
+export async function requireHost(store: Store, hostId: string): Promise<HostRecord> {
+  const host = await getHost(store, hostId);
+  if (!host) {
+    throw new StrandError('unavailable', `host "${hostId}" has no overlay agent registered in the store: start "strand daemon --store URL --advertise-addr IP --host-id ${hostId}" on it first`);
+  }
+  return host;
+}
