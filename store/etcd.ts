@@ -5,7 +5,7 @@
 
 import fs from 'node:fs';
 import {
-  Etcd3, EtcdAuthenticationFailedError, EtcdLeaseInvalidError, EtcdPermissionDeniedError, GRPCUnauthenticatedError,
+  Etcd3, EtcdAuthenticationFailedError, EtcdInvalidAuthTokenError, EtcdLeaseInvalidError, EtcdPermissionDeniedError, GRPCUnauthenticatedError,
   isRecoverableError, type IOptions, type IKeyValue, type Lease as EtcdLease, type Watcher as EtcdWatcher,
   type PutBuilder, type IWatchResponse, type ICompare,
 } from 'etcd3';
@@ -13,7 +13,7 @@ import { StrandError, isStrandError } from '../common/errors.js';
 import type {
   DeleteOptions, KeyValue, Lease, PutOptions, Store, TxnCheck, TxnOp, TxnResult, WatchEvent, WatchOptions, Watcher,
 } from './types.js';
-import type { EtcdStoreConfig } from './url.js';
+import { isTlsFailure, type EtcdStoreConfig } from './url.js';
 import { checkKey, checkRevision, checkTtl, checkTxn, conflict, describeCheck } from './validate.js';
 
 /** Deadline of one unary call; a dead server fails in this time instead of hanging. */
@@ -54,9 +54,15 @@ function readTlsFile(path: string, what: string): Buffer {
 }
 
 export class EtcdStore implements Store {
-  private readonly watchers = new Set<EtcdWatcher>();
+  /** Stop functions of the live watches. */
+  private readonly watches = new Set<() => Promise<void>>();
 
-  private constructor(readonly url: string, private readonly client: Etcd3) {}
+  private constructor(
+    readonly url: string,
+    private readonly client: Etcd3,
+    private readonly tls: boolean,
+    private readonly auth: boolean,
+  ) {}
 
   static async open(config: EtcdStoreConfig, url: string): Promise<EtcdStore> {
     const scheme = config.tls ? 'https' : 'http';
@@ -67,7 +73,9 @@ export class EtcdStore implements Store {
       faultHandling: { host: () => once, global: failover(config.hosts.length) },
     };
     if (config.username !== undefined && config.password !== undefined) {
-      options.auth = { username: config.username, password: config.password, callOptions: { deadline: Date.now() + CALL_MS } };
+      // A factory, so each token request (the first call, and again whenever
+      // the token expires or the server restarts) gets a fresh deadline.
+      options.auth = { username: config.username, password: config.password, callOptions: () => ({ deadline: Date.now() + CALL_MS }) };
     }
     if (config.tls) {
       // grpc needs a root certificate buffer; without ca= use the system bundle.
@@ -78,7 +86,16 @@ export class EtcdStore implements Store {
         ...(config.tls.key ? { privateKey: readTlsFile(config.tls.key, 'key') } : {}),
       };
     }
-    return new EtcdStore(url, new Etcd3(options));
+    return new EtcdStore(url, new Etcd3(options), config.tls !== undefined, options.auth !== undefined);
+  }
+
+  /**
+   * A unary call. etcd keeps auth tokens in memory: a restart or the token's
+   * TTL ends them; etcd3 fetches a new token when the server refuses the one
+   * it has for a unary call (not for a stream).
+   */
+  private async renewToken(what: string): Promise<void> {
+    await this.call(`${what} (new auth token)`, () => this.client.get('\0').exec(), CALL_MS + 500);
   }
 
   /** Runs one etcd call, bounded in time, with its errors translated. */
@@ -101,13 +118,29 @@ export class EtcdStore implements Store {
 
   private translate(what: string, err: unknown): StrandError {
     if (isStrandError(err)) return err;
-    const msg = err instanceof Error ? err.message : String(err);
+    // OpenSSL's messages carry newlines; keep the error one line.
+    const msg = (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ').trim();
     if (err instanceof EtcdLeaseInvalidError) return new StrandError('not-found', `etcd: ${what}: lease has expired or does not exist; grant a new one`, { cause: err });
     if (err instanceof EtcdAuthenticationFailedError || err instanceof GRPCUnauthenticatedError || err instanceof EtcdPermissionDeniedError) {
       return new StrandError('invalid', `etcd ${this.url}: ${what}: access denied (${msg}); check the user and password in the store URL`, { cause: err });
     }
+    if (/user name is empty/.test(msg)) {
+      return new StrandError('invalid', `etcd ${this.url}: ${what}: the server has authentication enabled (${msg}); give user:password@ in the store URL`, { cause: err });
+    }
+    if (this.tls && isTlsFailure(err)) {
+      return new StrandError('invalid', `etcd ${this.url}: ${what}: TLS handshake failed (${msg}); check the ca=, cert= and key= files in the store URL against the server's certificate`, { cause: err });
+    }
     if ((err instanceof Error && isRecoverableError(err)) || /unavailable|deadline|no connection|ECONNREFUSED|connect/i.test(msg)) {
-      return new StrandError('unavailable', `etcd ${this.url}: ${what}: cannot reach the server (${msg}); retry when etcd is back`, { cause: err });
+      // A TLS-only server drops a plain connection the way grpc reports as
+      // "Failed to connect"; a server that is away refuses it (ECONNREFUSED).
+      // A plain server closes or resets a TLS client's connection during the
+      // handshake.
+      const hint = !this.tls && /Failed to connect/.test(msg)
+        ? '; if the server serves TLS only, add ?tls=1&ca=FILE to the store URL'
+        : this.tls && /before secure TLS connection was established|ECONNRESET/.test(msg)
+          ? '; the server closed the connection during the TLS handshake: if it does not serve TLS, remove tls=1 from the store URL'
+          : '';
+      return new StrandError('unavailable', `etcd ${this.url}: ${what}: cannot reach the server (${msg}); retry when etcd is back${hint}`, { cause: err });
     }
     if (/compacted/.test(msg)) return new StrandError('invalid', `etcd: ${what}: ${msg}; list and watch from the current revision`, { cause: err });
     return new StrandError('internal', `etcd ${this.url}: ${what}: ${msg}`, { cause: err });
@@ -207,37 +240,91 @@ export class EtcdStore implements Store {
       // that revision fails the same way (compacted), but up front.
       await this.call(`watch "${prefix}"`, () => this.client.get('\0').revision(from).exec(), CALL_MS + 500);
     }
-    const watcher = await this.call(`watch "${prefix}"`, () =>
-      this.client.watch().prefix(prefix).startRevision(String(from)).create(),
-    );
-    this.watchers.add(watcher);
-    watcher.on('data', (res: IWatchResponse) => {
-      for (const ev of res.events) {
-        const kv = ev.kv;
-        const event: WatchEvent =
-          ev.type === 'Delete'
-            ? { type: 'delete', key: kv.key.toString('utf8'), modRevision: Number(kv.mod_revision) }
-            : { type: 'put', kv: EtcdStore.toKeyValue(kv) };
+    const what = `watch "${prefix}"`;
+    let next = from; // the first revision not delivered yet
+    let active = true;
+    let watcher: EtcdWatcher | undefined;
+
+    const end = (err: StrandError) => {
+      if (!active) return;
+      active = false;
+      this.watches.delete(stop);
+      if (options.onError) options.onError(err);
+      else console.error(`strand store: etcd watch on "${prefix}" ended:`, err.message);
+    };
+    const stop = async () => {
+      if (!active) return;
+      active = false;
+      this.watches.delete(stop);
+      await watcher?.cancel().catch(() => undefined);
+    };
+
+    const start = async (): Promise<void> => {
+      // Each watch gets a namespace of its own, so a stream of its own: when
+      // etcd refuses to create a watch, etcd3 stops creating any more watches
+      // on that stream (its attach queue waits forever for an answer to the
+      // refused one), which would stall every other watch of this store.
+      const w = await this.call(what, () =>
+        this.client.namespace('').watch().prefix(prefix).startRevision(String(next)).create(),
+      );
+      if (!active) {
+        await w.cancel().catch(() => undefined);
+        return;
+      }
+      watcher = w;
+      w.on('data', (res: IWatchResponse) => {
+        if (!active || w !== watcher) return;
+        for (const ev of res.events) {
+          const kv = ev.kv;
+          next = Math.max(next, Number(kv.mod_revision) + 1);
+          const event: WatchEvent =
+            ev.type === 'Delete'
+              ? { type: 'delete', key: kv.key.toString('utf8'), modRevision: Number(kv.mod_revision) }
+              : { type: 'put', kv: EtcdStore.toKeyValue(kv) };
+          try {
+            onEvent(event);
+          } catch (err) {
+            console.error(`strand store: watch callback for "${prefix}" threw:`, err);
+          }
+        }
+      });
+      // etcd3 reconnects and resumes on its own; errors after creation are
+      // cancellations, which end the watch (e.g. compaction), except one:
+      // etcd3 reconnects with the token it has, and once the server has
+      // forgotten that (restart, TTL) it cancels the watch for it. Then a
+      // new token, and a new watch on a new stream from the first revision
+      // not delivered (the old stream is stuck; it idles until close()).
+      w.on('error', (err: Error) => {
+        if (!active || w !== watcher) return;
+        watcher = undefined;
+        if (this.auth && err instanceof EtcdInvalidAuthTokenError) void resume();
+        else end(this.translate(what, err));
+      });
+    };
+
+    const resume = async (): Promise<void> => {
+      for (let attempt = 1; active; attempt++) {
         try {
-          onEvent(event);
+          await this.renewToken(what);
+          await start();
+          return;
         } catch (err) {
-          console.error(`strand store: watch callback for "${prefix}" threw:`, err);
+          const e = this.translate(what, err);
+          // While the server is away, keep trying, as etcd3 does for a watch.
+          if ((e.code !== 'unavailable' && attempt >= 3) || !active) return end(e);
+          await new Promise((r) => setTimeout(r, Math.min(200 * attempt, 2000)));
         }
       }
-    });
-    // etcd3 reconnects and resumes on its own; errors after creation are
-    // cancellations (e.g. compaction) and end the watch.
-    watcher.on('error', (err) => {
-      this.watchers.delete(watcher);
-      if (options.onError) options.onError(this.translate(`watch "${prefix}"`, err));
-      else console.error(`strand store: etcd watch on "${prefix}" ended:`, err.message);
-    });
-    return {
-      cancel: async () => {
-        if (!this.watchers.delete(watcher)) return;
-        await watcher.cancel().catch(() => undefined);
-      },
     };
+
+    this.watches.add(stop);
+    try {
+      await start();
+    } catch (err) {
+      this.watches.delete(stop);
+      throw err;
+    }
+    return { cancel: stop };
   }
 
   async grantLease(ttlSeconds: number): Promise<Lease> {
@@ -262,8 +349,7 @@ export class EtcdStore implements Store {
   }
 
   async close(): Promise<void> {
-    for (const w of this.watchers) await w.cancel().catch(() => undefined);
-    this.watchers.clear();
+    for (const stop of [...this.watches]) await stop();
     this.client.close();
   }
 }

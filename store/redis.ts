@@ -4,13 +4,14 @@
 // unreachable (no offline queue) so callers get 'unavailable', not a hang.
 
 import fs from 'node:fs';
+import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { StrandError, isStrandError } from '../common/errors.js';
 import type {
   DeleteOptions, KeyValue, Lease, PutOptions, Store, TxnCheck, TxnOp, TxnResult, WatchEvent, WatchOptions, Watcher,
 } from './types.js';
-import type { RedisStoreConfig } from './url.js';
+import { isTlsFailure, type RedisStoreConfig } from './url.js';
 import * as scripts from './redis-scripts.js';
 import { checkKey, checkRevision, checkTtl, checkTxn, conflict, describeCheck } from './validate.js';
 
@@ -40,6 +41,8 @@ const S = {
   renew: script(scripts.RENEW),
   revoke: script(scripts.REVOKE),
 };
+
+const AUTH_ERROR = /NOAUTH|WRONGPASS|invalid password|NOPERM/i;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -80,25 +83,48 @@ export class RedisStore implements Store {
     };
     if (config.tls) {
       options.tls = {
-        servername: config.host,
+        // SNI takes host names only (RFC 6066); Node warns about an IP and
+        // checks the certificate against the host either way.
+        ...(net.isIP(config.host) === 0 ? { servername: config.host } : {}),
         ...(config.tls.ca ? { ca: readTlsFile(config.tls.ca, 'CA') } : {}),
         ...(config.tls.cert ? { cert: readTlsFile(config.tls.cert, 'certificate') } : {}),
         ...(config.tls.key ? { key: readTlsFile(config.tls.key, 'key') } : {}),
       };
     }
     const redis = new Redis(options);
-    // Each call reports its own failure; but a refused password only shows
-    // up here, while connect() itself just says the connection closed.
-    let lastError: unknown;
-    redis.on('error', (err) => (lastError = err));
+    // Each call reports its own failure; but a refused password, a failed
+    // TLS handshake or a reset only show up here, while connect() itself
+    // just says the connection closed.
+    const seen: Error[] = [];
+    const collect = (err: Error) => {
+      if (seen.length < 20) seen.push(err);
+    };
+    redis.on('error', collect);
     const store = new RedisStore(url, redis, options, config.prefix);
     try {
       await store.bounded('connect', redis.connect());
     } catch (err) {
       redis.disconnect();
-      const auth = lastError instanceof Error && /NOAUTH|WRONGPASS|invalid password|NOPERM/i.test(lastError.message);
-      throw store.translate('connect', auth ? lastError : err);
+      // The first error that names the cause; later ones are the fallout
+      // ("Connection is closed", "max retries per request").
+      const code = (e: Error) => (e as NodeJS.ErrnoException).code;
+      const cause = isStrandError(err) ? undefined
+        : seen.find((e) => AUTH_ERROR.test(e.message))
+          ?? (config.tls ? seen.find(isTlsFailure) : undefined)
+          ?? seen.find((e) => code(e) === 'ECONNRESET' || code(e) === 'ETIMEDOUT');
+      const translated = store.translate('connect', cause ?? err);
+      if (translated.code !== 'unavailable' || !cause) throw translated;
+      // A server that is away refuses the connection (ECONNREFUSED); a reset
+      // or a stall after connecting is a mismatch more often than an outage.
+      const hint = !config.tls
+        ? 'if the server serves TLS only, use rediss:// or tls=1 in the store URL'
+        : code(cause) === 'ECONNRESET'
+          ? 'the server reset the connection during or right after the TLS handshake: if it requires client certificates, give cert= and key= in the store URL'
+          : 'the TLS handshake did not finish: is the server serving TLS on this port?';
+      throw new StrandError('unavailable', `${translated.message}; ${hint}`, { cause: translated.cause });
     }
+    redis.off('error', collect);
+    redis.on('error', () => undefined);
     return store;
   }
 
@@ -118,9 +144,13 @@ export class RedisStore implements Store {
 
   private translate(what: string, err: unknown): StrandError {
     if (isStrandError(err)) return err;
-    const msg = err instanceof Error ? err.message : String(err);
-    if (/NOAUTH|WRONGPASS|invalid password|NOPERM/i.test(msg)) {
+    // OpenSSL's messages carry newlines; keep the error one line.
+    const msg = (err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' ').trim();
+    if (AUTH_ERROR.test(msg)) {
       return new StrandError('invalid', `redis ${this.url}: ${what}: access denied (${msg}); check the password in the store URL`, { cause: err });
+    }
+    if (this.options.tls && isTlsFailure(err)) {
+      return new StrandError('invalid', `redis ${this.url}: ${what}: TLS handshake failed (${msg}); check the ca=, cert= and key= files in the store URL against the server's certificate`, { cause: err });
     }
     if (err instanceof Error && err.name === 'ReplyError' && !/^(LOADING|BUSY|MASTERDOWN|TRYAGAIN)/.test(msg)) {
       return new StrandError('internal', `redis ${this.url}: ${what}: ${msg}`, { cause: err });

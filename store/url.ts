@@ -14,6 +14,19 @@ export interface TlsFiles {
   key?: string;
 }
 
+/**
+ * Whether an error from a TLS connection attempt is the handshake failing
+ * (certificate not trusted, wrong host name, client certificate refused)
+ * rather than the server being away: retrying cannot fix those, the URL's
+ * ca=, cert= and key= can. Node and grpc report them only as codes and text.
+ */
+export function isTlsFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^(ERR_SSL_|ERR_TLS_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH)/.test(code)) return true;
+  const msg = err instanceof Error ? err.message : String(err);
+  return /certificate|SSL routines|altnames|handshake/i.test(msg);
+}
+
 export interface LocalStoreConfig {
   kind: 'local';
   dir: string;
