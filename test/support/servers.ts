@@ -2,12 +2,16 @@
 // ports with its data in a temp dir. stop() ends the process (SIGTERM, then
 // SIGKILL) and removes the dir; kill()/restart() simulate an outage while
 // keeping the data. stopAllServers() is a safety net for after() hooks.
+// Both can serve TLS only (certificates from certs.ts), etcd can run with
+// user/password auth enabled, Redis with a password.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 
 export interface TestServer {
   /** Store URL for openStore(). */
@@ -23,6 +27,40 @@ export interface TestServer {
   restart(): Promise<void>;
   /** Stops the process and removes its data dir. */
   stop(): Promise<void>;
+}
+
+/** Server-side TLS: the server presents cert/key; ca verifies client certificates. */
+export interface ServerTls {
+  ca: string;
+  cert: string;
+  key: string;
+  /** Require a client certificate signed by `ca` (the URL then carries cert= and key=). */
+  clientCertAuth?: boolean;
+  /** Client certificate and key to put in the URL and use for readiness checks; required with clientCertAuth. */
+  clientCert?: string;
+  clientKey?: string;
+}
+
+/** The store URL query for a TLS server: tls=1, ca=, and cert=/key= when the server verifies clients. */
+function tlsQuery(t: ServerTls): string {
+  const q = [`tls=1`, `ca=${encodeURIComponent(t.ca)}`];
+  if (t.clientCertAuth) q.push(`cert=${encodeURIComponent(clientFiles(t).cert)}`, `key=${encodeURIComponent(clientFiles(t).key)}`);
+  return q.join('&');
+}
+
+function clientFiles(t: ServerTls): { cert: string; key: string } {
+  if (t.clientCert === undefined || t.clientKey === undefined) {
+    throw new Error('a server with clientCertAuth needs clientCert and clientKey for its URL');
+  }
+  return { cert: t.clientCert, key: t.clientKey };
+}
+
+/** Options for node:tls and node:https that verify the server and present the client certificate if needed. */
+function clientTlsOptions(t: ServerTls): tls.ConnectionOptions {
+  return {
+    ca: fs.readFileSync(t.ca),
+    ...(t.clientCertAuth ? { cert: fs.readFileSync(clientFiles(t).cert), key: fs.readFileSync(clientFiles(t).key) } : {}),
+  };
 }
 
 const live = new Set<TestServer>();
@@ -123,16 +161,18 @@ async function startServer(spec: Spec, port: number, url: string): Promise<TestS
   return server;
 }
 
-/** Sends PING and resolves whether the reply starts with `expect`. */
-function redisReply(port: number, expect: RegExp): Promise<boolean> {
+/** Sends PING (over TLS when `t` is given) and resolves whether the reply starts with `expect`. */
+function redisReply(port: number, expect: RegExp, t?: ServerTls): Promise<boolean> {
   return new Promise((resolve) => {
-    const sock = net.connect({ host: '127.0.0.1', port });
+    const sock = t
+      ? tls.connect({ host: '127.0.0.1', port, ...clientTlsOptions(t) })
+      : net.connect({ host: '127.0.0.1', port });
     let reply = '';
     sock.setTimeout(1000, () => {
       sock.destroy();
       resolve(false);
     });
-    sock.once('connect', () => sock.write('PING\r\n'));
+    sock.once(t ? 'secureConnect' : 'connect', () => sock.write('PING\r\n'));
     sock.on('data', (d) => {
       reply += d.toString();
       if (reply.includes('\r\n')) {
@@ -145,40 +185,109 @@ function redisReply(port: number, expect: RegExp): Promise<boolean> {
   });
 }
 
-const redisPing = (port: number) => redisReply(port, /^\+PONG/);
-const redisAnswers = (port: number) => redisReply(port, /^(\+PONG|-NOAUTH)/);
-
 /** etcd answers its /health endpoint on the client port once it has a leader. */
-async function etcdHealthy(port: number): Promise<boolean> {
-  const res = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(1000) });
-  if (!res.ok) return false;
-  const body = (await res.json()) as { health?: string };
-  return body.health === 'true';
+async function etcdHealthy(port: number, t?: ServerTls): Promise<boolean> {
+  if (!t) {
+    const res = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(1000) });
+    if (!res.ok) return false;
+    const body = (await res.json()) as { health?: string };
+    return body.health === 'true';
+  }
+  // fetch() cannot be given a CA; node:https can.
+  return new Promise((resolve) => {
+    const req = https.get({ host: '127.0.0.1', port, path: '/health', timeout: 1000, ...clientTlsOptions(t) }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.on('end', () => {
+        try {
+          resolve(res.statusCode === 200 && (JSON.parse(body) as { health?: string }).health === 'true');
+        } catch {
+          resolve(false);
+        }
+      });
+      res.on('error', () => resolve(false));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve(false));
+  });
 }
 
-export async function startEtcd(): Promise<TestServer> {
+export interface EtcdOptions {
+  /** Serve clients over TLS only (https). */
+  tls?: ServerTls;
+  /**
+   * Enable etcd authentication with a user "root" (role root) of this
+   * password; the URL then carries root:PASSWORD@.
+   */
+  rootPassword?: string;
+  /** Lifetime in seconds of an idle auth token (etcd's --auth-token-ttl; default 300). */
+  authTokenTtl?: number;
+}
+
+/** Creates user root with role root and turns authentication on, through the etcd3 client. */
+async function enableEtcdAuth(port: number, password: string, t: ServerTls | undefined): Promise<void> {
+  const { Etcd3 } = await import('etcd3');
+  const client = new Etcd3({
+    hosts: `${t ? 'https' : 'http'}://127.0.0.1:${port}`,
+    ...(t ? {
+      credentials: {
+        rootCertificate: fs.readFileSync(t.ca),
+        ...(t.clientCertAuth ? { certChain: fs.readFileSync(clientFiles(t).cert), privateKey: fs.readFileSync(clientFiles(t).key) } : {}),
+      },
+    } : {}),
+    defaultCallOptions: () => ({ deadline: Date.now() + 5000 }),
+  });
+  try {
+    await client.role('root').create();
+    await client.user('root').create(password);
+    await client.user('root').addRole('root');
+    await client.auth.authEnable();
+  } finally {
+    client.close();
+  }
+}
+
+export async function startEtcd(options: EtcdOptions = {}): Promise<TestServer> {
   const port = await freePort();
   const peerPort = await freePort();
-  return startServer(
+  const t = options.tls;
+  const clientScheme = t ? 'https' : 'http';
+  const query = t ? `?${tlsQuery(t)}` : '';
+  const creds = options.rootPassword !== undefined ? `root:${encodeURIComponent(options.rootPassword)}@` : '';
+  const server = await startServer(
     {
       name: 'etcd',
       binary: '/usr/bin/etcd',
       args: (dataDir) => [
         '--name', 'strand-test',
         '--data-dir', dataDir,
-        '--listen-client-urls', `http://127.0.0.1:${port}`,
-        '--advertise-client-urls', `http://127.0.0.1:${port}`,
+        '--listen-client-urls', `${clientScheme}://127.0.0.1:${port}`,
+        '--advertise-client-urls', `${clientScheme}://127.0.0.1:${port}`,
         '--listen-peer-urls', `http://127.0.0.1:${peerPort}`,
         '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
         '--initial-cluster', `strand-test=http://127.0.0.1:${peerPort}`,
         '--initial-cluster-state', 'new',
         '--log-level', 'warn',
+        ...(t ? ['--cert-file', t.cert, '--key-file', t.key] : []),
+        // etcd 3.4 demands a client certificate whenever it has a trusted CA
+        // file, so that goes only with client certificate auth.
+        ...(t?.clientCertAuth ? ['--client-cert-auth', '--trusted-ca-file', t.ca] : []),
+        ...(options.authTokenTtl !== undefined ? ['--auth-token-ttl', String(options.authTokenTtl)] : []),
       ],
-      ready: etcdHealthy,
+      ready: (p) => etcdHealthy(p, t),
     },
     port,
-    `etcd://127.0.0.1:${port}`,
+    `etcd://${creds}127.0.0.1:${port}${query}`,
   );
+  if (options.rootPassword !== undefined) {
+    try {
+      await enableEtcdAuth(port, options.rootPassword, t);
+    } catch (err) {
+      await server.stop();
+      throw err;
+    }
+  }
+  return server;
 }
 
 export interface RedisOptions {
@@ -186,17 +295,30 @@ export interface RedisOptions {
   persist?: boolean;
   /** Require this password (the URL then carries it). */
   password?: string;
+  /** Serve TLS only (the plain port is off); the URL is rediss://...?ca=... */
+  tls?: ServerTls;
 }
 
 export async function startRedis(options: RedisOptions = {}): Promise<TestServer> {
   const port = await freePort();
   const persist = options.persist ?? true;
+  const t = options.tls;
+  const creds = options.password !== undefined ? `:${encodeURIComponent(options.password)}@` : '';
   return startServer(
     {
       name: 'redis',
       binary: '/usr/bin/redis-server',
       args: (dataDir) => [
-        '--port', String(port),
+        ...(t
+          ? [
+            '--port', '0',
+            '--tls-port', String(port),
+            '--tls-cert-file', t.cert,
+            '--tls-key-file', t.key,
+            '--tls-ca-cert-file', t.ca,
+            '--tls-auth-clients', t.clientCertAuth ? 'yes' : 'no',
+          ]
+          : ['--port', String(port)]),
         '--bind', '127.0.0.1',
         '--dir', dataDir,
         '--save', '',
@@ -207,10 +329,10 @@ export async function startRedis(options: RedisOptions = {}): Promise<TestServer
         ...(options.password !== undefined ? ['--requirepass', options.password] : []),
       ],
       // Without the password PING answers -NOAUTH, which still proves it is up.
-      ready: options.password !== undefined ? redisAnswers : redisPing,
+      ready: (p) => redisReply(p, options.password !== undefined ? /^(\+PONG|-NOAUTH)/ : /^\+PONG/, t),
     },
     port,
-    options.password !== undefined ? `redis://:${encodeURIComponent(options.password)}@127.0.0.1:${port}` : `redis://127.0.0.1:${port}`,
+    t ? `rediss://${creds}127.0.0.1:${port}?${tlsQuery(t).replace(/^tls=1&/, '')}` : `redis://${creds}127.0.0.1:${port}`,
   );
 }
 
