@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # Debian packages strand's tests and demo use (installed only when missing); gcc
 # builds the native CNI front `strand cni install` puts before each plugin.
-want=(iproute2 iptables nftables iputils-ping util-linux gcc libc6-dev etcd-server redis-server openssl containernetworking-plugins podman runc busybox-static)
+want=(iproute2 iptables nftables iputils-ping util-linux gcc libc6-dev etcd-server redis-server openssl containernetworking-plugins podman runc busybox-static docker.io)
 missing=()
 for pkg in "${want[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
