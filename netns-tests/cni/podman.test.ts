@@ -8,13 +8,13 @@
 // busybox-static imported from a tarball: no registry is ever asked.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ipJson, run, uniqueName, useTestBed, type TestBed } from '../harness.js';
 import { HOST_OUT, World } from '../support/topology.js';
 import { installPlugins } from '../../plugins/cni/install.js';
-import { REFERENCE_DIR } from './plugin-bin.js';
+import { REFERENCE_DIR, startDaemon } from './plugin-bin.js';
 import { runConflist, type Conflist } from './runtime.js';
 import { heldAddresses } from './ipam-view.js';
 
@@ -39,6 +39,8 @@ class Podman {
   readonly bin: string;
   readonly netDir: string;
   readonly store: string;
+  readonly runDir: string;
+  private readonly requireDaemon: string;
   private readonly log: string;
   private readonly env: Record<string, string>;
   private readonly global: string[];
@@ -52,6 +54,8 @@ class Podman {
     this.netDir = join(this.dir, 'net.d');
     this.store = `local://${join(this.dir, 'store')}`;
     this.log = join(this.dir, 'verbs.log');
+    this.runDir = join(this.dir, 'strand');
+    this.requireDaemon = join(this.dir, 'require-daemon');
     for (const d of [this.bin, this.netDir, join(this.dir, 'strand'), join(this.dir, 'tmp')]) mkdirSync(d, { recursive: true });
     const conf = join(this.dir, 'containers.conf');
     // What podman 4.3 reads for the CNI backend: network_backend, cni_plugin_dirs, network_config_dir.
@@ -87,7 +91,9 @@ class Podman {
         shim,
         [
           '#!/bin/sh',
-          `export STRAND_STORE=${storeDir} STRAND_RUN_DIR=${join(this.dir, 'strand')}`,
+          `export STRAND_STORE=${storeDir} STRAND_RUN_DIR=${this.runDir}`,
+          // While the test says so, the front must reach strand daemon (it fails instead of doing the work itself).
+          `[ -e ${this.requireDaemon} ] && export STRAND_CNI_REQUIRE_DAEMON=1`,
           // Podman already runs in the host namespace; the test's own CHECK calls come from the root one.
           `nsenter --net=/run/netns/${this.world.host.name} ${join(real, name)}`,
           'rc=$?',
@@ -145,7 +151,15 @@ class Podman {
       });
   }
 
+  /** `strand daemon` in the host namespace with this installation's store and run dir; every strand verb must go to it. */
+  async serveByDaemon(): Promise<void> {
+    await startDaemon(this.bed, this.world.host.name, { STRAND_STORE: this.store, STRAND_RUN_DIR: this.runDir });
+    writeFileSync(this.requireDaemon, '');
+  }
+
   private teardown(): void {
+    // The daemon is stopped by now (it started after this was registered): let the plugins work alone.
+    rmSync(this.requireDaemon, { force: true });
     this.podman(['rm', '--all', '--force', '--time', '0'], { allowFail: true });
     this.podman(['rmi', '--all', '--force'], { allowFail: true });
     const mounts = readFileSync('/proc/mounts', 'utf8')
@@ -313,8 +327,9 @@ describe('podman (CNI backend) on strand-bridge + strand-ipam', function () {
     assert.deepEqual(mine.filter((c) => c.plugin === 'portmap').map((c) => `${c.verb} ${c.rc}`), ['ADD 0', 'DEL 0', 'ADD 0', 'DEL 0']);
   });
 
-  it("publishes ports with strand-bridge's own portMappings capability (no portmap in the chain)", async () => {
+  for (const daemon of [false, true]) it(`publishes ports with strand-bridge's own portMappings capability (no portmap in the chain)${daemon ? ', every verb served by strand daemon' : ''}`, async () => {
     const p = await setup(bed());
+    if (daemon) await p.serveByDaemon();
     const net = uniqueName('n');
     const bridge = uniqueName('b');
     p.network(strandNet(net, bridge, '10.97.12.0/24', '1.0.0', 'strand'));
