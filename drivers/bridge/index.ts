@@ -182,11 +182,13 @@ export class BridgeDriver implements Driver {
     const fw = await this.firewall();
     const inventory = await fw.inventory();
     const nets = new Set(networks.map((n) => shortId(n.id)));
-    for (const id of inventory.endpoints.filter((id) => !eps.has(id))) {
+    // Only ids shaped like core's: CNI attachments (ids "cni…") are CNI's to DEL and GC.
+    const ours = (id: string): boolean => /^[0-9a-f]{12}$/.test(id);
+    for (const id of inventory.endpoints.filter((id) => ours(id) && !eps.has(id))) {
       await fw.removeEndpointById(id);
       removed.push(`port rules of endpoint ${id}`);
     }
-    for (const id of inventory.networks.filter((id) => !nets.has(id))) {
+    for (const id of inventory.networks.filter((id) => ours(id) && !nets.has(id))) {
       await fw.removeNetworkById(id);
       removed.push(`rules of network ${id}`);
     }

@@ -171,7 +171,7 @@ describe('CNI plugins killed with kill -9 during ADD', function () {
     // Links: the bridge holds exactly the valid attachments' veths; no other strand veth exists.
     const wantVeths = valid.map((t) => hostVethName(attachmentId('crash', t.cid, 'eth0'))).sort();
     assert.deepEqual(ipJson<{ ifname: string }>(['link', 'show', 'master', bridge], r.world.host.name).map((l) => l.ifname).sort(), wantVeths, report);
-    assert.deepEqual(ipJson<{ ifname: string }>(['link', 'show'], r.world.host.name).map((l) => l.ifname).filter((n) => /^s[vt][0-9a-f]{12}$/.test(n)).sort(), wantVeths, report);
+    assert.deepEqual(ipJson<{ ifname: string }>(['link', 'show'], r.world.host.name).map((l) => l.ifname).filter((n) => /^s[vt](cni)?[0-9a-f]{9,12}$/.test(n)).sort(), wantVeths, report);
     // Killed, forgotten containers have nothing left in their namespace either.
     for (const t of trials.filter((x) => !x.valid)) assert.deepEqual(ipJson<{ ifname: string }>(['link', 'show'], t.netns.slice('/run/netns/'.length)).map((l) => l.ifname), ['lo'], `${t.cid}: ${report}`);
     // IPAM: exactly the valid attachments' addresses, the ones their ADDs reported.

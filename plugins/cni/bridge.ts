@@ -21,7 +21,13 @@ import { CniError, CNI_CODES, type CniRequest, type CniResult, type PluginHandle
 
 
 /** A stable id per CNI network and per attachment, so DEL and GC find what ADD made. */
-const hashId = (text: string): string => createHash('sha256').update(text).digest('hex');
+/**
+ * Ids of CNI networks and attachments start with "cni" (never hex, as core's
+ * are), so the names and rules derived from them (svcni… veths, STRAND-P-cni…
+ * chains) are told apart from what strand's own records own: reconcile leaves
+ * them to CNI's DEL and GC.
+ */
+const hashId = (text: string): string => 'cni' + createHash('sha256').update(text).digest('hex').slice(0, 61);
 export const attachmentId = (network: string, containerId: string, ifName: string): string => hashId(`cni/${network}/${containerId}/${ifName}`);
 
 function networkRecord(conf: BridgeConf, name: string, result: CniResult | undefined): NetworkRecord {
@@ -235,7 +241,7 @@ export function bridgeHandlers(): PluginHandlers {
         const br = host.links.find(conf.bridge);
         // Only veths of this network's bridge that no valid attachment owns; other bridges are other networks'.
         if (br && req.validAttachments !== undefined) {
-          const stale = host.links.list().filter((l) => l.master === br.index && l.kind === 'veth' && /^sv[0-9a-f]{12}$/.test(l.name) && !keep.has(l.name));
+          const stale = host.links.list().filter((l) => l.master === br.index && l.kind === 'veth' && /^svcni[0-9a-f]{9}$/.test(l.name) && !keep.has(l.name));
           host.links.deleteMany(stale.map((l) => l.index), { missingOk: true });
         }
       } finally {
@@ -247,7 +253,7 @@ export function bridgeHandlers(): PluginHandlers {
         const keepIds = new Set((req.validAttachments ?? []).map((a) => shortId(attachmentId(req.config.name, a.containerId, a.ifName))));
         let recorded: string[] = [];
         try {
-          recorded = readdirSync(dir).filter((n) => /^[0-9a-f]{12}$/.test(n) && !keepIds.has(n));
+          recorded = readdirSync(dir).filter((n) => /^cni[0-9a-f]{9}$/.test(n) && !keepIds.has(n));
         } catch {
           // no ports were ever published on this network
         }
