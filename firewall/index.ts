@@ -22,7 +22,7 @@ import { endpointPlan, networkPlan, type ObjectPlan } from './rules.js';
 import { parseSave, type Saved } from './save.js';
 import { addScript, ensureBaseScript, isEmptyScript, removeAllScript, removeScript, render, repairScript, type Script } from './script.js';
 import { validateEndpoint, validateNetwork } from './validate.js';
-import { lockPathFor, withHostLock } from './host-lock.js';
+import { FIREWALL_LOCK, withHostLock } from './host-lock.js';
 import type { EndpointPorts, NetworkRules } from './types.js';
 
 export type { Backend, Family } from './backend.js';
@@ -48,16 +48,12 @@ export class Firewall {
   private queue: Promise<unknown> = Promise.resolve();
   private baseReady = false;
 
-  private readonly lockPath: string;
-
   private constructor(
     readonly backend: Backend,
     private readonly ns: NetNs | undefined,
     /** IP families this kernel has; IPv6 rules only when it has IPv6. */
     readonly families: readonly Family[],
-  ) {
-    this.lockPath = lockPathFor(ns?.path);
-  }
+  ) {}
 
   static async open(options: FirewallOptions = {}): Promise<Firewall> {
     const backend = options.backend !== undefined ? checkBackend(options.backend, 'Firewall options') : (backendFromEnv() ?? (await cachedBackend(options.ns)));
@@ -140,7 +136,7 @@ export class Firewall {
 
   // One operation at a time, in this process and across processes: the fast paths assume nothing changes under them.
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const locked = () => withHostLock(this.lockPath, fn);
+    const locked = () => withHostLock(FIREWALL_LOCK, fn);
     const next = this.queue.then(locked, locked);
     this.queue = next.catch(() => undefined);
     return next;
