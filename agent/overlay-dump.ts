@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { Netlink } from '../netlink/index.js';
 import type { Store } from '../store/types.js';
-import { changeCount, diff, tables, type PeerTable } from './overlay-tables.js';
+import { actualFor, changeCount, diff, tables, type PeerTable } from './overlay-tables.js';
 import { loadView } from './overlay-view.js';
 import type { AgentStatus } from './overlay-peers.js';
 
@@ -20,7 +20,8 @@ export interface Dump {
 
 export const statusFileIn = (runDir: string): string => `${runDir}/overlay-agent.json`;
 
-export async function dump(store: Store, hostId: string, runDir: string): Promise<Dump> {
+/** store is undefined when it could not even be opened (a Redis server that is down). */
+export async function dump(store: Store | undefined, hostId: string, runDir: string, storeError?: string): Promise<Dump> {
   const file = statusFileIn(runDir);
   const agent = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as AgentStatus) : null;
   let live: PeerTable[];
@@ -28,10 +29,15 @@ export async function dump(store: Store, hostId: string, runDir: string): Promis
   const nl = Netlink.open();
   try {
     try {
+      if (!store) throw new Error(storeError ?? 'the store could not be opened');
       live = tables(nl, (await loadView(store)).view, hostId);
     } catch (err) {
       storeState = { reachable: false, error: (err as Error).message };
-      live = agent?.tables ?? [];
+      // The agent's last desired state against what the kernel holds now.
+      live = (agent?.tables ?? []).map((t) => {
+        const now = actualFor(nl, t.device);
+        return { ...t, present: now !== undefined, actual: now ?? { fdb: [], neigh: [] } };
+      });
     }
   } finally {
     nl.close();

@@ -7,6 +7,7 @@
 // `strand daemon dump` prints this host's overlay peer tables, desired
 // against actual.
 import { isIPv4 } from 'node:net';
+import { hostname } from 'node:os';
 import { StrandError } from '../common/errors.js';
 import type { Controller } from '../core/controller.js';
 import { flag, parse, str } from './args.js';
@@ -87,7 +88,16 @@ async function dumpCommand(ctl: () => Promise<Controller>, argv: string[]): Prom
   const p = parse(argv, { 'host-id': { type: 'string' } }, USAGE);
   const hostId = str(p, 'host-id');
   if (hostId !== undefined) process.env.STRAND_HOST_ID = hostId;
-  const c = await ctl();
   const { dump } = await import('../agent/overlay-dump.js');
+  let c: Controller;
+  try {
+    c = await ctl();
+  } catch (err) {
+    // A store that cannot even be opened is what dump must still report on.
+    if (!(err instanceof StrandError && err.code === 'unavailable')) throw err;
+    const id = process.env.STRAND_HOST_ID ?? hostname().replace(/[^A-Za-z0-9._-]/g, '-');
+    console.log(JSON.stringify(await dump(undefined, id, process.env.STRAND_RUN_DIR ?? '/run/strand', err.message), null, 2));
+    return;
+  }
   console.log(JSON.stringify(await dump(c.store, c.hostId, c.runDir), null, 2));
 }

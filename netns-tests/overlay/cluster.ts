@@ -45,6 +45,7 @@ export class StoreServer {
   }
 
   get url(): string {
+    // Protected mode off: clients come from the hosts' underlay addresses, never beyond the test's namespaces.
     return this.kind === 'etcd' ? `etcd://${STORE_IP}:2379` : `redis://${STORE_IP}:6379`;
   }
 
@@ -57,13 +58,13 @@ export class StoreServer {
         '--initial-cluster', 'ovl=http://127.0.0.1:2380', '--log-level', 'error',
       ];
     }
-    return ['redis-server', '--port', '6379', '--bind', STORE_IP, '--dir', this.dataDir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--daemonize', 'no', '--loglevel', 'warning'];
+    return ['redis-server', '--port', '6379', '--bind', STORE_IP, '--dir', this.dataDir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always', '--daemonize', 'no', '--loglevel', 'warning', '--protected-mode', 'no'];
   }
 
   private ready(): boolean {
     const probe = this.kind === 'etcd'
       ? ['curl', '-sf', '--max-time', '1', `http://${STORE_IP}:2379/health`]
-      : ['redis-cli', '-h', STORE_IP, '-p', '6379', 'ping'];
+      : [process.execPath, '-e', `const s = require('net').connect(6379, '${STORE_IP}', () => s.write('PING\\r\\n')); s.on('data', (d) => { process.stdout.write(String(d)); process.exit(0); }); s.on('error', () => process.exit(1)); setTimeout(() => process.exit(1), 1000);`];
     const r = spawnSync('nsenter', [`--net=/run/netns/${this.netns}`, ...probe], { encoding: 'utf8' });
     return r.status === 0 && (this.kind === 'etcd' ? r.stdout.includes('"health":"true"') : r.stdout.includes('PONG'));
   }
@@ -126,7 +127,7 @@ export class Host {
   /** Starts `strand daemon` with the overlay agent; resolves once it has synced. */
   async startDaemon(extra: string[] = []): Promise<void> {
     this.daemonLog = '';
-    const args = ['daemon', '--no-cni', '--advertise-addr', this.ip, '--host-id', this.id, '--lease-ttl', String(this.cluster.leaseTtl), '--resync-interval', String(this.cluster.resync), ...extra];
+    const args = ['daemon', '--no-cni', '--no-docker', '--advertise-addr', this.ip, '--host-id', this.id, '--lease-ttl', String(this.cluster.leaseTtl), '--resync-interval', String(this.cluster.resync), ...extra];
     const child = spawn('nsenter', this.argv(args), { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.daemon = child;
     child.stdout!.on('data', (d: Buffer) => (this.daemonLog += d));
