@@ -66,8 +66,13 @@ export class OverlayDriver implements Driver {
     }
   }
 
-  /** This host's bridge, NAT rules and vxlan device for the network, made or brought in line. */
-  async ensureLocal(network: NetworkRecord): Promise<NetworkRecord> {
+  /**
+   * This host's bridge, NAT rules and vxlan device for the network, made or
+   * brought in line. With `rules: 'if-new'` (endpoint creation) the firewall
+   * is only touched when the bridge had to be made: loading rules costs a
+   * process spawn, and reconcile restores rules that went missing.
+   */
+  async ensureLocal(network: NetworkRecord, options: { rules?: 'always' | 'if-new' } = {}): Promise<NetworkRecord> {
     const { store, hostId } = this.cluster();
     const host = await requireHost(store, hostId);
     const addr = this.nl.addresses.list({ family: 4 }).find((a) => a.ip === host.vtep);
@@ -75,8 +80,8 @@ export class OverlayDriver implements Driver {
     const underlay = this.nl.links.get(addr.index);
     const mtu = network.driverState.mtu ? Number(network.driverState.mtu) : underlay.mtu - VXLAN_OVERHEAD;
     const view = this.view(network, mtu);
-    this.bridge.ensureBridge(view);
-    await this.bridge.ensureRules(view);
+    const { created } = this.bridge.ensureBridge(view);
+    if (created || options.rules !== 'if-new') await this.bridge.ensureRules(view);
     const vni = Number(network.driverState.vni);
     const name = vxlanName(network.id);
     const bridge = overlayBridgeName(network.id);
@@ -100,7 +105,7 @@ export class OverlayDriver implements Driver {
 
   async createEndpoint(req: EndpointRequest): Promise<Record<string, string>> {
     // The first endpoint on a host builds the network's side there.
-    const view = await this.ensureLocal(req.network);
+    const view = await this.ensureLocal(req.network, { rules: 'if-new' });
     return this.bridge.createEndpoint({ ...req, network: view });
   }
 
