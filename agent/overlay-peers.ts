@@ -25,6 +25,8 @@ export interface OverlayPeersOptions {
   resyncMs: number;
   /** Where the agent writes its status (store reachability, last resync, tables), for `strand daemon dump`. */
   statusFile: string;
+  /** Removes this host's side of an overlay network that was deleted (from any host). */
+  teardown?: (network: NetworkRecord) => Promise<void>;
   log?: (line: string) => void;
 }
 
@@ -84,6 +86,7 @@ export class OverlayPeers {
     try {
       const { view, revision: rev } = await loadView(this.o.store);
       if (!view.hosts.has(this.o.hostId)) await this.registration.register();
+      for (const [id, net] of this.view.networks) if (!view.networks.has(id)) this.networkGone(net);
       this.view = view;
       if (!this.watching) await this.watch(rev + 1);
       this.lastResync = new Date().toISOString();
@@ -127,8 +130,9 @@ export class OverlayPeers {
       if (ev.type === 'put') this.view.hosts.set(id, JSON.parse(ev.kv.value) as HostRecord);
       else if (this.view.hosts.delete(id)) this.log(`host ${id} left (lease expired or removed)`);
     } else if (prefix === GLOBAL_NETWORKS) {
+      const known = this.view.networks.get(id);
       if (ev.type === 'put') this.view.networks.set(id, JSON.parse(ev.kv.value) as NetworkRecord);
-      else this.view.networks.delete(id);
+      else if (known && this.view.networks.delete(id)) this.networkGone(known);
     } else {
       // endpoints/<networkId>/<endpointId>
       const epId = id.slice(id.indexOf('/') + 1);
@@ -143,6 +147,15 @@ export class OverlayPeers {
         this.applyNow();
       });
     }
+  }
+
+  /** A deleted network's bridge, vxlan device and rules go from this host too (no endpoints can be left: core refuses). */
+  private networkGone(net: NetworkRecord): void {
+    if (net.driver !== 'overlay' || !this.o.teardown) return;
+    this.o.teardown(net).then(
+      () => this.log(`network ${net.name} was removed; removed its devices here`),
+      (err: Error) => this.log(`removing network ${net.name}'s devices failed: ${err.message}`),
+    );
   }
 
   /** Makes the kernel match the view; returns the tables as they were before. */

@@ -55,7 +55,7 @@ export async function daemonCommand(ctl: () => Promise<Controller>, argv: string
   if (advertise !== undefined) {
     const { OverlayPeers } = await import('../agent/overlay-peers.js');
     const { statusFileIn } = await import('../agent/overlay-dump.js');
-    overlay = new OverlayPeers({ store: c.store, hostId: c.hostId, advertiseAddr: advertise, leaseTtlSeconds: leaseTtl, resyncMs: resync * 1000, statusFile: statusFileIn(c.runDir) });
+    overlay = new OverlayPeers({ store: c.store, hostId: c.hostId, advertiseAddr: advertise, leaseTtlSeconds: leaseTtl, resyncMs: resync * 1000, statusFile: statusFileIn(c.runDir), teardown: (n) => c.driver('overlay').deleteNetwork(n) });
     // Registered before reconcile: restoring an overlay network needs this host's VTEP.
     await overlay.register();
     console.log(`strand daemon: overlay: host ${c.hostId} registered with VTEP ${advertise} (lease ${leaseTtl}s)`);

@@ -50,6 +50,7 @@ describe('overlay: a 3-host cluster on etcd', function () {
     assert.equal(await answer(() => ask(a.netnsOf('srv-a'), 'tcp', ipC, 5000)), `srv-c ${ipA}`);
     assert.equal(await answer(() => ask(h2.netnsOf('srv-c'), 'tcp', ipB, 5000)), `srv-b ${ipC}`);
 
+    run('ip', ['netns', 'exec', b.netnsOf('srv-b'), 'ping', '-c', '2', '-i', '0.2', '-W', '2', ipC]);
     // The kernel's own view: learning off, proxy ARP on, UDP 4789, one FDB entry per remote MAC.
     const dev = vxlanOf(a, 'ovl');
     const link = ipJson<{ linkinfo: { info_data: { id: number; port: number; learning?: boolean; proxy?: boolean; local: string } } }>(['-d', 'link', 'show', dev], a.netns)[0]!;
@@ -125,5 +126,25 @@ describe('overlay: a 3-host cluster on etcd', function () {
     const blueMacB = ipJson<{ address: string }>(['link', 'show', 'eth0'], b.netnsOf('blue-b'))[0]!.address;
     assert.ok(!macs.includes(blueMacB));
     assert.equal(macs.length, 1);
+  });
+
+  it('removes a network deleted on one host from every host, and frees its VNI', async () => {
+    const c = await Cluster.start(bed(), { hosts: 2, resync: 1 });
+    const [a, b] = c.hosts as [Host, Host];
+    a.strand(['network', 'create', '-d', 'overlay', '--subnet', '10.204.0.0/24', 'gone']);
+    const vni = JSON.parse(a.strand(['network', 'inspect', 'gone']).stdout)[0].Driver_State.vni as string;
+    const dev = vxlanOf(a, 'gone');
+    b.serve('sb', 'gone', [5000]);
+    assert.ok(ipJson(['link', 'show'], b.netns).some((l) => (l as { ifname: string }).ifname === dev));
+    // In use on B: A may not remove it, and says where.
+    const refused = a.strand(['network', 'rm', 'gone'], { allowFail: true });
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /host1/);
+    b.strand(['rm', '-f', 'sb']);
+    a.strand(['network', 'rm', 'gone']);
+    await waitFor('B to drop the devices', () => !ipJson<{ ifname: string }>(['link', 'show'], b.netns).some((l) => l.ifname === dev || l.ifname === `so-${dev.slice(3)}`));
+    assert.equal(b.strand(['network', 'ls', '--format', 'json']).stdout.includes('"gone"'), false);
+    a.strand(['network', 'create', '-d', 'overlay', '--subnet', '10.204.0.0/24', 'again']);
+    assert.equal(JSON.parse(a.strand(['network', 'inspect', 'again']).stdout)[0].Driver_State.vni, vni);
   });
 });
