@@ -3,7 +3,7 @@
 // neighbour entry per remote IP → that MAC), what it holds, and the changes
 // that make the second the first. Level-triggered: the same function serves
 // a single watch event and a full resync.
-import type { Netlink } from '../netlink/index.js';
+import type { FdbEntry, Link, Neighbour, Netlink } from '../netlink/index.js';
 import type { GlobalEndpoint } from '../core/records.js';
 import type { NetworkRecord } from '../core/types.js';
 import type { HostRecord } from '../drivers/overlay/hosts.js';
@@ -55,27 +55,39 @@ export function desiredFor(view: ClusterView, networkId: string, selfHostId: str
   return { fdb, neigh };
 }
 
-/** What the kernel holds on a vxlan device: unicast FDB entries with a VTEP, permanent neighbours. */
-export function actualFor(nl: Netlink, device: string): { fdb: Fdb[]; neigh: Neigh[] } | undefined {
-  const link = nl.links.find(device);
+/** One dump of the host's links, FDB and neighbours, shared by every network's table. */
+interface KernelSnapshot {
+  links: Map<string, Link>;
+  fdb: FdbEntry[];
+  neigh: Neighbour[];
+}
+
+function snapshot(nl: Netlink): KernelSnapshot {
+  return { links: new Map(nl.links.list().map((l) => [l.name, l])), fdb: nl.neighbours.listFdb(), neigh: nl.neighbours.list() };
+}
+
+function actualIn(k: KernelSnapshot, device: string): { fdb: Fdb[]; neigh: Neigh[] } | undefined {
+  const link = k.links.get(device);
   if (!link || link.kind !== 'vxlan') return undefined;
-  const fdb = nl.neighbours
-    .listFdb({ dev: link.index })
-    .filter((e) => e.self && e.dst !== undefined && e.mac !== ZERO_MAC)
-    .map((e) => ({ mac: e.mac, dst: e.dst! }));
-  const neigh = nl.neighbours
-    .list({ dev: link.index })
-    .filter((n) => n.permanent && n.mac !== undefined)
-    .map((n) => ({ ip: n.ip, mac: n.mac! }));
+  const fdb = k.fdb.filter((e) => e.index === link.index && e.self && e.dst !== undefined && e.mac !== ZERO_MAC).map((e) => ({ mac: e.mac, dst: e.dst! }));
+  const neigh = k.neigh.filter((n) => n.index === link.index && n.permanent && n.mac !== undefined).map((n) => ({ ip: n.ip, mac: n.mac! }));
   return { fdb, neigh };
 }
 
+/** What the kernel holds on a vxlan device: unicast FDB entries with a VTEP, permanent neighbours. */
+export function actualFor(nl: Netlink, device: string): { fdb: Fdb[]; neigh: Neigh[] } | undefined {
+  return actualIn(snapshot(nl), device);
+}
+
 export function tables(nl: Netlink, view: ClusterView, selfHostId: string): PeerTable[] {
+  const overlays = [...view.networks.values()].filter((n) => n.driver === 'overlay');
+  if (!overlays.length) return [];
+  // One dump for all networks: the cost of an apply does not grow with the number of networks.
+  const k = snapshot(nl);
   const out: PeerTable[] = [];
-  for (const net of view.networks.values()) {
-    if (net.driver !== 'overlay') continue;
+  for (const net of overlays) {
     const device = vxlanName(net.id);
-    const actual = actualFor(nl, device);
+    const actual = actualIn(k, device);
     out.push({
       network: net.name,
       networkId: net.id,
