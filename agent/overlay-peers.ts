@@ -124,6 +124,15 @@ export class OverlayPeers {
   }
 
   private onEvent(prefix: string, ev: WatchEvent): void {
+    try {
+      this.record(prefix, ev);
+    } catch (err) {
+      // A record we cannot read must not stop the agent; the resync reads everything again.
+      this.log(`ignoring an unreadable change under ${prefix}: ${(err as Error).message}`);
+    }
+  }
+
+  private record(prefix: string, ev: WatchEvent): void {
     const key = ev.type === 'put' ? ev.kv.key : ev.key;
     const id = key.slice(prefix.length);
     if (prefix === HOSTS_PREFIX) {

@@ -205,7 +205,9 @@ export class Records {
       { op: 'put', key: this.key('endpoints', rec.id), value: JSON.stringify(rec) },
       ...this.indexKeys(rec).map((key): TxnOp => ({ op: 'put', key, value: rec.id })),
     ];
-    if (options.global) {
+    // Callers that do not say (re-saves after a port change, say) get the network's own scope.
+    const global = options.global ?? (await this.store.get(this.globalKey('networks', rec.networkId))) !== undefined;
+    if (global) {
       const shared: GlobalEndpoint = { id: rec.id, networkId: rec.networkId, hostId: this.hostId, mac: rec.mac, addresses: rec.addresses };
       ops.push({ op: 'put', key: globalEndpointKey(rec.networkId, rec.id), value: JSON.stringify(shared) });
     }

@@ -147,4 +147,19 @@ describe('overlay: a 3-host cluster on etcd', function () {
     a.strand(['network', 'create', '-d', 'overlay', '--subnet', '10.204.0.0/24', 'again']);
     assert.equal(JSON.parse(a.strand(['network', 'inspect', 'again']).stdout)[0].Driver_State.vni, vni);
   });
+
+  it('carries IPv6 across hosts on a dual-stack overlay (neighbour entries answer NDP)', async () => {
+    const c = await Cluster.start(bed(), { hosts: 2 });
+    const [a, b] = c.hosts as [Host, Host];
+    a.strand(['network', 'create', '-d', 'overlay', '--ipv6', '--subnet', '10.205.0.0/24', '--subnet', 'fd00:205::/64', 'dual']);
+    a.serve('sa', 'dual', [5000]);
+    b.serve('sb', 'dual', [5000]);
+    const v6 = (h: Host, sb: string) => h.ps().find((s) => s.name === sb)!.addresses.find((x) => x.includes(':'))!.split('/')[0]!;
+    const ipA = v6(a, 'sa');
+    const ipB = v6(b, 'sb');
+    assert.equal(await answer(() => ask(b.netnsOf('sb'), 'tcp', ipA, 5000)), `sa ${ipB}`);
+    const dev = vxlanOf(a, 'dual');
+    const neigh = ipJson<{ dst: string; state: string[] }>(['-6', 'neigh', 'show', 'dev', dev], a.netns);
+    assert.ok(neigh.some((n) => n.dst === ipB && n.state.includes('PERMANENT')));
+  });
 });
