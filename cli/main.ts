@@ -10,8 +10,8 @@ import { cniCommand } from './cni.js';
 
 const HELP = `usage: strand [--store URL] COMMAND [OPTIONS]
 
-Container networking: bridge, macvlan, host and none networks and shared
-sandboxes, with IPAM, a key-value store and CNI plugins.
+Container networking: bridge, macvlan, overlay (VXLAN across hosts), host and
+none networks and shared sandboxes, with IPAM, a key-value store and CNI plugins.
 
 Commands:
   network create|ls|inspect|rm|connect|disconnect|prune   manage networks
@@ -19,7 +19,8 @@ Commands:
   ps                                                      list sandboxes
   rm [-f] NAME...                                         remove sandboxes
   gc                                                      remove what killed runs left behind
-  daemon                                                  run the per-host agent
+  daemon [--advertise-addr IP ...]                        run the per-host agent (overlay peers with the address)
+  daemon dump                                             print this host's overlay peers, desired and actual
   cni install --dir DIR                                   write the CNI plugin executables
   version                                                 print strand's version
   help                                                    show this help
