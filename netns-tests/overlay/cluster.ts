@@ -78,6 +78,10 @@ export class StoreServer {
     await waitFor(`${this.kind} to answer (log: ${this.log.slice(-500)})`, () => proc.exitCode === null && this.ready(), 20000, 100);
   }
 
+  get running(): boolean {
+    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
   /** Stops the server, keeping its data. */
   async kill(): Promise<void> {
     const p = this.proc;
@@ -181,13 +185,14 @@ export class Host {
   }
 
   async teardown(): Promise<void> {
+    // Whatever else fails below, no daemon may outlive the test.
+    await this.killDaemon();
     const sandboxes = this.strand(['ps', '--format', 'json'], { allowFail: true }).stdout;
     const ids = sandboxes.startsWith('[') ? (JSON.parse(sandboxes) as { id: string }[]).map((s) => s.id) : [];
     for (const id of ids) this.strand(['rm', '-f', id], { allowFail: true });
     // Only this host's own sandboxes' namespaces: other suites may be running beside us.
     const left = new Set(listNetns());
     for (const id of ids) if (left.has(`strand-${id.slice(0, 12)}`)) deleteNetns(`strand-${id.slice(0, 12)}`);
-    await this.killDaemon();
     run('rm', ['-rf', this.dir], { allowFail: true });
   }
 }
@@ -228,6 +233,8 @@ export class Cluster {
       this.hosts.push(new Host(this, `host${i}`, h.name, ip));
     }
     bed.defer(async () => {
+      // A test that failed during an outage: removing sandboxes needs the store.
+      if (!this.store.running) await this.store.start().catch(() => undefined);
       for (const h of this.hosts) await h.teardown().catch(() => undefined);
       await this.store.remove();
     });
