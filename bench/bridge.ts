@@ -2,18 +2,15 @@
 // network one after another, timing each attach; then detach them all. The
 // cost of one attach must not grow with the endpoints and rules already
 // there. Runs in a namespace of its own so the host's tables stay untouched.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createNetns, deleteNetns } from '../netlink/index.js';
 import { openController } from '../core/runtime.js';
 import { median, nowMs, report } from './stats.js';
+import { runIsolated } from './isolated.js';
 
 const SANDBOXES = 200;
 const WINDOW = 20;
-const INNER = 'STRAND_BENCH_BRIDGE_INNER';
 
 async function measure(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'strand-bench-bridge-'));
@@ -46,15 +43,6 @@ async function measure(): Promise<void> {
   }
 }
 
-export async function run(): Promise<void> {
-  if (process.env[INNER]) return measure();
-  const name = `strand-bench-host-${process.pid}`;
-  createNetns(name).close();
-  try {
-    const runner = join(fileURLToPath(new URL('.', import.meta.url)), 'run.js');
-    const r = spawnSync('nsenter', [`--net=/run/netns/${name}`, process.execPath, runner, 'bridge'], { stdio: 'inherit', env: { ...process.env, [INNER]: '1' } });
-    if (r.status !== 0) process.exitCode = r.status ?? 1;
-  } finally {
-    deleteNetns(name);
-  }
+export function run(): Promise<void> {
+  return runIsolated('bridge', measure);
 }

@@ -5,7 +5,7 @@
 // hands each verb to it). The same plugins without a daemon (each verb a Node
 // process) are measured sequentially too, for comparison. Runs inside a
 // namespace of its own, so the host's tables stay untouched.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,8 +14,8 @@ import { createNetns, deleteNetns } from '../netlink/index.js';
 import { installPlugins } from '../plugins/cni/install.js';
 import { invokePluginRaw, outcomeError } from '../plugins/cni/exec.js';
 import { median, nowMs, report } from './stats.js';
+import { runIsolated } from './isolated.js';
 
-const INNER = 'STRAND_BENCH_CNI_INNER';
 const SEQUENTIAL = 40;
 const PARALLEL = 16;
 const PARALLEL_ROUNDS = 4;
@@ -108,15 +108,6 @@ async function measure(): Promise<void> {
   }
 }
 
-export async function run(): Promise<void> {
-  if (process.env[INNER]) return measure();
-  const name = `strand-bench-host-${process.pid}`;
-  createNetns(name).close();
-  try {
-    const runner = join(fileURLToPath(new URL('.', import.meta.url)), 'run.js');
-    const r = spawnSync('nsenter', [`--net=/run/netns/${name}`, process.execPath, runner, 'cni'], { stdio: 'inherit', env: { ...process.env, [INNER]: '1' } });
-    if (r.status !== 0) process.exitCode = r.status ?? 1;
-  } finally {
-    deleteNetns(name);
-  }
+export function run(): Promise<void> {
+  return runIsolated('cni', measure);
 }

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const available = readdirSync(here)
-  .filter((f) => f.endsWith('.js') && !['run.js', 'stats.js'].includes(f))
+  .filter((f) => f.endsWith('.js') && !['run.js', 'stats.js', 'isolated.js'].includes(f))
   .map((f) => f.slice(0, -3));
 
 const name = process.argv[2];
