@@ -57,8 +57,14 @@ export class DockerEngine {
   private strandd: ChildProcess | undefined;
   private dockerd: ChildProcess | undefined;
   private strandLog = '';
+  /** The tail of dockerd's log, for failure messages. */
+  dockerdLog = '';
 
-  constructor(bed: TestBed) {
+  /** builtinBridge: dockerd keeps its own bridge network (docker0 and its iptables rules, inside the namespace) to compare against. */
+  constructor(
+    bed: TestBed,
+    private readonly options: { builtinBridge?: boolean } = {},
+  ) {
     this.world = new World(bed);
     this.dir = bed.tempDir(mkdtempSync(join(tmpdir(), 'strand-docker-')));
     for (const d of ['plugins', 'etc-docker']) mkdirSync(join(this.dir, d));
@@ -114,14 +120,16 @@ export class DockerEngine {
       'sh', '-c', 'set -e; mount --bind "$1" /run/docker/plugins; mount --bind "$2" /etc/docker; mount -t tmpfs strand-test /run/containerd; shift 2; exec "$@"', 'sh',
       join(d, 'plugins'), join(d, 'etc-docker'),
       'dockerd', '--data-root', join(d, 'data'), '--exec-root', join(d, 'exec'), '--pidfile', join(d, 'dockerd.pid'),
-      '-H', `unix://${this.socket}`, '--bridge=none', '--iptables=false', '--ip-masq=false', '--storage-driver', 'vfs',
+      '-H', `unix://${this.socket}`, '--storage-driver', 'vfs',
+      // strand programs its networks' ports itself; dockerd's rules only when its own bridge is compared.
+      ...(this.options.builtinBridge ? [] : ['--bridge=none', '--iptables=false', '--ip-masq=false']),
     ];
     const child = spawn('nsenter', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let log = '';
-    child.stderr!.on('data', (b: Buffer) => (log = (log + b.toString()).slice(-20000)));
+    this.dockerdLog = '';
+    child.stderr!.on('data', (b: Buffer) => (this.dockerdLog = (this.dockerdLog + b.toString()).slice(-20000)));
     this.dockerd = child;
-    await waitFor('dockerd', 60000, () => child.exitCode !== null || this.docker(['version'], { allowFail: true }).status === 0, () => log);
-    if (child.exitCode !== null) throw new Error(`dockerd exited: ${log}`);
+    await waitFor('dockerd', 60000, () => child.exitCode !== null || this.docker(['version'], { allowFail: true }).status === 0, () => this.dockerdLog);
+    if (child.exitCode !== null) throw new Error(`dockerd exited: ${this.dockerdLog}`);
   }
 
   /** Stops dockerd as a machine shutdown would: its containers stop with it. */
@@ -142,7 +150,7 @@ export class DockerEngine {
   docker(args: string[], options: { allowFail?: boolean; timeoutMs?: number } = {}): Ran {
     const r = spawnSync(DOCKER, ['-H', `unix://${this.socket}`, ...args], { encoding: 'utf8', timeout: options.timeoutMs ?? 60000 });
     const out = { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-    if (out.status !== 0 && !options.allowFail) throw new Error(`docker ${args.join(' ')} failed (${out.status}): ${out.stderr.trim()}\nstrand daemon:\n${this.strandLog.slice(-3000)}`);
+    if (out.status !== 0 && !options.allowFail) throw new Error(`docker ${args.join(' ')} failed (${out.status}): ${out.stderr.trim()} ${out.stdout.trim()}\nstrand daemon:\n${this.strandLog.slice(-3000)}\ndockerd:\n${this.dockerdLog.slice(-1500)}`);
     return out;
   }
 
