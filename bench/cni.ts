@@ -48,7 +48,7 @@ async function cycle(side: Side, path: string[], cid: string, env: Record<string
 /** `strand daemon` serving CNI requests; resolves once its socket is up. */
 function startDaemon(env: Record<string, string>): Promise<ChildProcess> {
   const bin = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'bin', 'strand');
-  const child = spawn(process.execPath, [bin, 'daemon', '--gc-interval', '3600'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [bin, 'daemon', '--gc-interval', '3600', '--no-docker'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (b: Buffer) => {

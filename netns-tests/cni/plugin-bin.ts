@@ -53,7 +53,7 @@ const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin
 
 /** `strand daemon` inside `host`, stopped when the test ends; resolves once it serves CNI requests. */
 export function startDaemon(bed: TestBed, host: string, env: Record<string, string>): Promise<ChildProcess> {
-  const child = bed.process(spawn('nsenter', [`--net=/run/netns/${host}`, process.execPath, BIN, 'daemon', '--gc-interval', '3600'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = bed.process(spawn('nsenter', [`--net=/run/netns/${host}`, process.execPath, BIN, 'daemon', '--gc-interval', '3600', '--no-docker'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (b: Buffer) => {
