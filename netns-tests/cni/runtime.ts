@@ -3,6 +3,7 @@
 // prevResult chaining, reverse DEL, the result cache feeding DEL and CHECK,
 // GC after DELs of stale cached attachments, STATUS), so plugins can be
 // proven under the same calls a runtime makes.
+import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { invokePluginRaw, outcomeError } from '../../plugins/cni/exec.js';
@@ -189,4 +190,14 @@ export async function runConflist(list: Conflist, opts: RunOptions): Promise<Add
       return undefined;
     }
   }
+}
+
+/** Asserts that p fails with a CniError of this code whose message matches. */
+export async function expectCniError(p: Promise<unknown>, code: number, pattern: RegExp): Promise<void> {
+  await assert.rejects(p, (e: unknown) => {
+    assert.ok(e instanceof CniError, String(e));
+    assert.equal(e.code, code, e.message);
+    assert.match(e.message, pattern);
+    return true;
+  });
 }

@@ -8,9 +8,8 @@ import { join } from 'node:path';
 import { useTestBed, ipJson, run, type TestBed } from '../harness.js';
 import { World, HOST_OUT, OUTSIDE } from '../support/topology.js';
 import { answer, ask, serve } from '../support/traffic.js';
-import { runConflist, type AddOutcome, type Conflist, type RunOptions } from './runtime.js';
+import { expectCniError, runConflist, type AddOutcome, type Conflist, type RunOptions } from './runtime.js';
 import { pluginPath } from './plugin-bin.js';
-import { CniError } from '../../plugins/cni/types.js';
 
 interface Rig {
   world: World;
@@ -193,14 +192,7 @@ for (const daemon of [false, true]) describe(`strand-bridge CNI plugin${daemon ?
   it('refuses bad input with the right code, changing nothing', async () => {
     const r = await rigFor(bed());
     const c = bed().netns('c');
-    const expectCode = async (list: Conflist, opts: RunOptions, code: number, pattern: RegExp) => {
-      await assert.rejects(runConflist(list, opts), (e: unknown) => {
-        assert.ok(e instanceof CniError, String(e));
-        assert.equal(e.code, code, e.message);
-        assert.match(e.message, pattern);
-        return true;
-      });
-    };
+    const expectCode = (list: Conflist, opts: RunOptions, code: number, pattern: RegExp) => expectCniError(runConflist(list, opts), code, pattern);
     await expectCode(bridgeConf('bad', '10.96.0.0/24', { mtu: 'big' }), r.opts('ctr1', c.name), 7, /"mtu"/);
     await expectCode(bridgeConf('bad', '10.96.0.0/24', { bridge: 'a-bridge-name-too-long' }), r.opts('ctr1', c.name), 7, /"bridge"/);
     await expectCode(bridgeConf('bad', '10.96.0.0/24', { hairpinMode: true, promiscMode: true }), r.opts('ctr1', c.name), 7, /hairpinMode/);

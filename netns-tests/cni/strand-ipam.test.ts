@@ -11,7 +11,7 @@ import { CniError } from '../../plugins/cni/types.js';
 import { openStore } from '../../store/index.js';
 import { ipJson, run, useTestBed, type TestBed } from '../harness.js';
 import { ipamPluginPath } from './ipam-bin.js';
-import { runConflist, type Conflist, type RunOptions } from './runtime.js';
+import { runConflist, type Conflist, type RunOptions, expectCniError } from './runtime.js';
 
 interface Rig {
   host: string;
@@ -55,14 +55,6 @@ function ping(from: string, to: string): boolean {
   return run('ip', ['netns', 'exec', from, 'ping', '-c', '1', '-W', '2', to], { allowFail: true }).status === 0;
 }
 
-async function expectCode(p: Promise<unknown>, code: number, pattern: RegExp): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof CniError, String(e));
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, pattern);
-    return true;
-  });
-}
 
 /** strand's own view of a network's allocations (secondary to the kernel's). */
 async function allocated(storeUrl: string): Promise<string[]> {
@@ -208,7 +200,7 @@ describe('strand-ipam under the reference plugins', function () {
     assert.equal(o.exitCode, 1);
     assert.deepEqual(JSON.parse(o.stdout), { cniVersion: '1.1.0', code: 50, msg: 'strand-ipam: no IP addresses available in range set: 10.116.0.1-10.116.0.2 (network "st")' });
     // The full range is also what the next ADD through the bridge reports.
-    await expectCode(runConflist(bridgeList('st', ipam), r.opts('ctr2', bed().netns('c').name)), 999, /no IP addresses available in range set/);
+    await expectCniError(runConflist(bridgeList('st', ipam), r.opts('ctr2', bed().netns('c').name)), 999, /no IP addresses available in range set/);
   });
 
   it('bad IPAM config through the reference bridge: code 7 naming the problem, nothing allocated', async () => {
@@ -221,7 +213,7 @@ describe('strand-ipam under the reference plugins', function () {
     ];
     for (const [ipam, cniArgs, msg] of cases) {
       const c = bed().netns('c').name;
-      await expectCode(runConflist(bridgeList('bad', ipam), r.opts('ctr1', c, { cniArgs })), 7, msg);
+      await expectCniError(runConflist(bridgeList('bad', ipam), r.opts('ctr1', c, { cniArgs })), 7, msg);
       // The reference bridge leaves its veth behind after a failed ADD and relies on the runtime's DEL.
       await runConflist(bridgeList('bad', ipam), { ...r.opts('ctr1', c), verb: 'DEL' });
       assert.deepEqual(ipJson<{ ifname: string }>(['link', 'show'], c).map((l) => l.ifname), ['lo']);

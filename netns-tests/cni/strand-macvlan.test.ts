@@ -12,7 +12,7 @@ import { ipJson, run, uniqueName, useTestBed, type TestBed } from '../harness.js
 import { OUTSIDE, World } from '../support/topology.js';
 import { answer, ask, serve } from '../support/traffic.js';
 import { CniError } from '../../plugins/cni/types.js';
-import { runConflist, type AddOutcome, type Conflist, type RunOptions } from './runtime.js';
+import { runConflist, type AddOutcome, type Conflist, type RunOptions, expectCniError } from './runtime.js';
 import { pluginPath } from './plugin-bin.js';
 import { heldAddresses } from './ipam-view.js';
 
@@ -55,14 +55,6 @@ function ctrLink(ns: string): LinkInfo {
 
 const ipOf = (added: AddOutcome): string => added.result.ips![0]!.address.split('/')[0]!;
 
-async function expectCode(p: Promise<unknown>, code: number, pattern: RegExp): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof CniError, String(e));
-    assert.equal(e.code, code, e.message);
-    assert.match(e.message, pattern);
-    return true;
-  });
-}
 
 describe('strand-macvlan CNI plugin', function () {
   this.timeout(120000);
@@ -172,10 +164,10 @@ describe('strand-macvlan CNI plugin', function () {
   it('refuses a missing master, an MTU above the master\'s and an unknown mode with a code and a message naming the problem, taking no address', async () => {
     const r = await rig(bed());
     const c = bed().netns('c');
-    await expectCode(addTo(macvlanConf('bad', { master: 'nosuch0' }), r.opts('ctr1', c.name)), 999, /"nosuch0" does not exist/);
-    await expectCode(addTo(macvlanConf('bad', { mtu: 9000 }), r.opts('ctr1', c.name)), 7, /mtu "9000".*1500/);
-    await expectCode(addTo(macvlanConf('bad', { mode: 'sideways' }), r.opts('ctr1', c.name)), 7, /macvlan_mode "sideways"/);
-    await expectCode(addTo(macvlanConf('bad', { mtu: 'big' }), r.opts('ctr1', c.name)), 7, /"mtu"/);
+    await expectCniError(addTo(macvlanConf('bad', { master: 'nosuch0' }), r.opts('ctr1', c.name)), 999, /"nosuch0" does not exist/);
+    await expectCniError(addTo(macvlanConf('bad', { mtu: 9000 }), r.opts('ctr1', c.name)), 7, /mtu "9000".*1500/);
+    await expectCniError(addTo(macvlanConf('bad', { mode: 'sideways' }), r.opts('ctr1', c.name)), 7, /macvlan_mode "sideways"/);
+    await expectCniError(addTo(macvlanConf('bad', { mtu: 'big' }), r.opts('ctr1', c.name)), 7, /"mtu"/);
     assert.deepEqual(ipJson<{ ifname: string }>(['link', 'show'], c.name).map((l) => l.ifname), ['lo']);
     assert.deepEqual(await heldAddresses(r.store, 'bad'), []);
     // A smaller MTU is taken.
@@ -187,7 +179,7 @@ describe('strand-macvlan CNI plugin', function () {
     const r = await rig(bed());
     const noMaster = (name: string): Conflist => ({ cniVersion: '1.1.0', name, plugins: [{ type: 'strand-macvlan', ipam: IPAM }] });
     const c = bed().netns('c');
-    await expectCode(addTo(noMaster('dflt'), r.opts('ctr1', c.name)), 7, /no "master" given and the host has no default route/);
+    await expectCniError(addTo(noMaster('dflt'), r.opts('ctr1', c.name)), 7, /no "master" given and the host has no default route/);
     run('ip', ['-n', r.world.host.name, 'route', 'add', 'default', 'via', OUTSIDE, 'dev', 'out0']);
     const added = await addTo(noMaster('dflt'), r.opts('ctr1', c.name));
     const out0Index = ipJson<{ ifindex: number }>(['link', 'show', 'dev', 'out0'], r.world.host.name)[0]!.ifindex;
