@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 // A controller on a throwaway local store with a recording fake "bridge"
 // driver (the real bridge's option checks, no kernel), and a helper that
 // sends a request through the real HTTP transport over a unix socket.
@@ -112,4 +113,25 @@ export function post(socket: string, path: string, body: unknown): Promise<Answe
 export async function serve(dir: string, name: string, handlers: Handlers): Promise<{ socket: string; server: Server }> {
   const socket = join(dir, `${name}.sock`);
   return { socket, server: await servePlugin(socket, handlers) };
+}
+
+/** Calls of one plugin interface (NetworkDriver, IpamDriver) with assertions on the answer. */
+export function caller(socket: () => string, iface: string) {
+  const call = (method: string, b: unknown) => post(socket(), `/${iface}.${method}`, b);
+  return {
+    call,
+    /** The answer of a call that must succeed. */
+    async ok(method: string, b: unknown): Promise<Record<string, unknown>> {
+      const a = await call(method, b);
+      assert.equal(a.status, 200, `${method}: ${JSON.stringify(a.json)}`);
+      return a.json;
+    },
+    /** A call that must fail with HTTP 500, Err and Error alike and matching. */
+    async fails(method: string, b: unknown, pattern: RegExp): Promise<void> {
+      const a = await call(method, b);
+      assert.equal(a.status, 500, `${method} should fail: ${JSON.stringify(a.json)}`);
+      assert.match(String(a.json.Error), pattern);
+      assert.equal(a.json.Err, a.json.Error);
+    },
+  };
 }

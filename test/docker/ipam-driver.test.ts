@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import { ipamDriverHandlers } from '../../plugins/docker/ipam-driver.js';
 import { body } from './captures.js';
-import { post, removeDir, rig, serve, type Rig } from './fixtures.js';
+import { post, removeDir, rig, serve, type Rig, caller } from './fixtures.js';
 
 describe('docker IpamDriver (strand-ipam)', () => {
   let r: Rig;
@@ -22,18 +22,7 @@ describe('docker IpamDriver (strand-ipam)', () => {
     removeDir(r.dir);
   });
 
-  const call = (method: string, b: unknown) => post(socket, `/IpamDriver.${method}`, b);
-  async function ok(method: string, b: unknown): Promise<Record<string, unknown>> {
-    const a = await call(method, b);
-    assert.equal(a.status, 200, `${method}: ${JSON.stringify(a.json)}`);
-    return a.json;
-  }
-  async function fails(method: string, b: unknown, pattern: RegExp): Promise<void> {
-    const a = await call(method, b);
-    assert.equal(a.status, 500, `${method} should fail: ${JSON.stringify(a.json)}`);
-    assert.match(String(a.json.Error), pattern);
-    assert.equal(a.json.Err, a.json.Error);
-  }
+  const { call, ok, fails } = caller(() => socket, 'IpamDriver');
 
   /** A captured RequestPool body in strand's local space. */
   function poolBody(where: (b: Record<string, unknown>) => boolean): Record<string, unknown> {

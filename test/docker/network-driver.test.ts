@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import { networkDriverHandlers } from '../../plugins/docker/network-driver.js';
 import { body } from './captures.js';
-import { post, removeDir, rig, serve, type Rig } from './fixtures.js';
+import { post, removeDir, rig, serve, type Rig, caller } from './fixtures.js';
 
 const NET = 'b280329427b61e8ff639b1635ded9dc710dd6ac2dda2f6684d06763008ba8940';
 const EP = '245d91ca97a228ea0622312ab3df43cef5b3e3988ae1b5384962d9fb58dcd6ae';
@@ -33,18 +33,7 @@ describe('docker NetworkDriver (strand-bridge)', () => {
     removeDir(dir);
   });
 
-  const call = (method: string, b: unknown) => post(socket, `/NetworkDriver.${method}`, b);
-  async function ok(method: string, b: unknown): Promise<Record<string, unknown>> {
-    const a = await call(method, b);
-    assert.equal(a.status, 200, `${method}: ${JSON.stringify(a.json)}`);
-    return a.json;
-  }
-  async function fails(method: string, b: unknown, pattern: RegExp): Promise<void> {
-    const a = await call(method, b);
-    assert.equal(a.status, 500, `${method} should fail: ${JSON.stringify(a.json)}`);
-    assert.match(String(a.json.Err), pattern);
-    assert.equal(a.json.Err, a.json.Error);
-  }
+  const { call, ok, fails } = caller(() => socket, 'NetworkDriver');
 
   /** The captured --opt foo=bar mtu=1400 network, without the unknown key. */
   function createBody(): Record<string, unknown> {
