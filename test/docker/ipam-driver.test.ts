@@ -22,7 +22,7 @@ describe('docker IpamDriver (strand-ipam)', () => {
     removeDir(r.dir);
   });
 
-  const { call, ok, fails } = caller(() => socket, 'IpamDriver');
+  const { ok, fails } = caller(() => socket, 'IpamDriver');
 
   /** A captured RequestPool body in strand's local space. */
   function poolBody(where: (b: Record<string, unknown>) => boolean): Record<string, unknown> {

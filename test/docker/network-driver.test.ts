@@ -33,7 +33,7 @@ describe('docker NetworkDriver (strand-bridge)', () => {
     removeDir(dir);
   });
 
-  const { call, ok, fails } = caller(() => socket, 'NetworkDriver');
+  const { ok, fails } = caller(() => socket, 'NetworkDriver');
 
   /** The captured --opt foo=bar mtu=1400 network, without the unknown key. */
   function createBody(): Record<string, unknown> {
