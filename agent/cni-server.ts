@@ -6,7 +6,7 @@
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { runPlugin } from '../plugins/cni/skel.js';
 import { bridgeHandlers } from '../plugins/cni/bridge.js';
 import { macvlanHandlers } from '../plugins/cni/macvlan.js';
@@ -52,12 +52,22 @@ function parseRequest(data: Buffer): Request {
 async function answer(req: Request): Promise<string> {
   const handlers = HANDLERS[req.plugin];
   if (!handlers) return `exit 1\n${JSON.stringify({ code: 999, msg: `strand daemon has no CNI plugin "${req.plugin}"` })}\n`;
-  const stdout = new PassThrough();
   const chunks: Buffer[] = [];
-  stdout.on('data', (b: Buffer) => chunks.push(b));
-  const stderr = new PassThrough();
-  stderr.on('data', (b: Buffer) => process.stderr.write(`strand daemon: ${req.plugin}: ${b.toString()}`));
+  // A Writable that keeps each chunk as it is written: everything is there once the stream has finished.
+  const stdout = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      chunks.push(chunk);
+      done();
+    },
+  });
+  const stderr = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      process.stderr.write(`strand daemon: ${req.plugin}: ${chunk.toString()}`);
+      done();
+    },
+  });
   const code = await runPlugin(handlers, { env: req.env, stdin: Readable.from([req.stdin]), stdout, stderr });
+  await new Promise((resolve) => stdout.end(resolve));
   return `exit ${code}\n${Buffer.concat(chunks).toString('utf8')}`;
 }
 
