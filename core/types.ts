@@ -144,3 +144,10 @@ export interface Driver {
   /** Kernel objects this driver made that no record owns, for reconcile to remove. */
   orphans?(networks: NetworkRecord[], endpoints: EndpointRecord[]): Promise<string[]>;
 }
+
+/** The gateways a network's subnets give, as JoinInfo carries them (absent keys for a family without one). */
+export function networkGateways(network: NetworkRecord): Pick<JoinInfo, 'gateway' | 'gatewayV6'> {
+  const gw4 = network.subnets.find((s) => s.family === 4)?.gateway;
+  const gw6 = network.subnets.find((s) => s.family === 6)?.gateway;
+  return { ...(gw4 ? { gateway: gw4 } : {}), ...(gw6 ? { gatewayV6: gw6 } : {}) };
+}

@@ -6,6 +6,7 @@ import type { Firewall, NetworkRules } from '../../firewall/index.js';
 import { StrandError } from '../../common/errors.js';
 import { NAME_PREFIX, hostVethName, idFromName, shortId, tempVethName } from '../../core/ids.js';
 import type { Driver, EndpointRecord, EndpointRequest, JoinInfo, NetworkRecord } from '../../core/types.js';
+import { networkGateways } from '../../core/types.js';
 import { bridgeSettings } from './options.js';
 
 export class BridgeDriver implements Driver {
@@ -113,13 +114,10 @@ export class BridgeDriver implements Driver {
   }
 
   async join({ network, endpoint, sandboxNs }: EndpointRequest): Promise<JoinInfo> {
-    const gw4 = network.subnets.find((s) => s.family === 4)?.gateway;
-    const gw6 = network.subnets.find((s) => s.family === 6)?.gateway;
     return {
       srcName: endpoint.driverState.sandboxVeth ?? tempVethName(endpoint.id),
       inSandbox: sandboxNs !== undefined,
-      ...(gw4 ? { gateway: gw4 } : {}),
-      ...(gw6 ? { gatewayV6: gw6 } : {}),
+      ...networkGateways(network),
       routes: [],
       // An internal network offers no way out, so no default route through it.
       noDefaultRoute: network.internal,

@@ -5,6 +5,7 @@ import { StrandError } from '../../common/errors.js';
 import { Netlink, type MacvlanMode } from '../../netlink/index.js';
 import { tempVethName } from '../../core/ids.js';
 import type { Driver, EndpointRecord, EndpointRequest, JoinInfo, NetworkRecord } from '../../core/types.js';
+import { networkGateways } from '../../core/types.js';
 
 const MODES: readonly MacvlanMode[] = ['bridge', 'private', 'vepa', 'passthru'];
 const KEYS = ['parent', 'macvlan_mode', 'mtu'];
@@ -67,13 +68,10 @@ export class MacvlanDriver implements Driver {
   }
 
   async join({ network, endpoint, sandboxNs }: EndpointRequest): Promise<JoinInfo> {
-    const gw4 = network.subnets.find((s) => s.family === 4)?.gateway;
-    const gw6 = network.subnets.find((s) => s.family === 6)?.gateway;
     return {
       srcName: endpoint.driverState.link ?? tempVethName(endpoint.id),
       inSandbox: sandboxNs !== undefined,
-      ...(gw4 ? { gateway: gw4 } : {}),
-      ...(gw6 ? { gatewayV6: gw6 } : {}),
+      ...networkGateways(network),
       routes: [],
     };
   }

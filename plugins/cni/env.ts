@@ -2,21 +2,15 @@
 // values may be. libcni exports all six on every call, empty when unused, so
 // an empty value counts as absent.
 import { parseCniArgs } from './args.js';
-import { CniError, CNI_CODES, type CniCommand } from './types.js';
+import { CniError, CNI_CODES, type CniCommand, type CniRequest } from './types.js';
 
 export const COMMANDS: readonly CniCommand[] = ['ADD', 'DEL', 'CHECK', 'VERSION', 'GC', 'STATUS'];
 
 /** Container ids and network names (libcni's pattern). */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
-export interface CniEnv {
-  command: CniCommand;
-  containerId: string;
-  netns: string;
-  ifName: string;
-  args: Record<string, string>;
-  path: string[];
-}
+/** What the CNI_* variables give: the request without its config. */
+export type CniEnv = Pick<CniRequest, 'command' | 'containerId' | 'netns' | 'ifName' | 'args' | 'path'>;
 
 type Env = Record<string, string | undefined>;
 
