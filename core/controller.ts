@@ -126,6 +126,8 @@ export class Controller {
 
   driver(name: string): Driver {
     const d = this.drivers.get(name);
+    // Docker has an ipvlan driver; this kernel has no ipvlan link type, so say that rather than "unknown".
+    if (!d && name === 'ipvlan') throw new StrandError('invalid', 'the ipvlan driver is not available: this kernel has no ipvlan link type; use the macvlan driver (--driver macvlan --opt parent=INTERFACE), which also puts containers on the underlay');
     if (!d) throw new StrandError('invalid', `unknown network driver "${name}": use one of ${[...this.drivers.keys()].join(', ')}`);
     return d;
   }

@@ -2,7 +2,7 @@
 // underlay link) in bridge, private, vepa or passthru mode, with addresses of
 // the underlay's subnet, so they are peers of the hosts on that network.
 import { StrandError } from '../../common/errors.js';
-import { Netlink, type MacvlanMode } from '../../netlink/index.js';
+import { KernelError, Netlink, type MacvlanMode } from '../../netlink/index.js';
 import { tempVethName } from '../../core/ids.js';
 import type { Driver, EndpointRecord, EndpointRequest, JoinInfo, NetworkRecord } from '../../core/types.js';
 import { networkGateways } from '../../core/types.js';
@@ -23,8 +23,8 @@ export class MacvlanDriver implements Driver {
     const parent = network.options.parent;
     if (!parent) throw new StrandError('invalid', 'the macvlan driver needs --opt parent=INTERFACE (the underlay link)');
     if (/\.\d+$/.test(parent) && !this.nl.links.find(parent)) {
-      // Docker would make the 802.1q sub-interface; this kernel has no 802.1q link type.
-      throw new StrandError('invalid', `parent "${parent}" looks like a VLAN sub-interface, but this kernel has no 802.1q (VLAN) support; create it beforehand or use an untagged parent`);
+      // Docker would make the 802.1q sub-interface; this kernel has no 802.1q link type, so nobody can.
+      throw new StrandError('invalid', `parent "${parent}" is a VLAN sub-interface that does not exist, and this kernel has no 802.1q (VLAN) support to make it; use an untagged parent such as "${parent.replace(/\.\d+$/, '')}"`);
     }
     const link = this.nl.links.find(parent);
     if (!link) throw new StrandError('not-found', `parent interface "${parent}" does not exist`);
@@ -50,16 +50,37 @@ export class MacvlanDriver implements Driver {
   async createEndpoint({ network, endpoint, sandboxNs }: EndpointRequest): Promise<Record<string, string>> {
     const st = network.driverState;
     const name = sandboxNs ? endpoint.ifName : tempVethName(endpoint.id);
-    this.nl.links.add({
-      kind: 'macvlan',
-      name,
-      parent: st.parent!,
-      mode: st.mode as MacvlanMode,
-      mtu: Number(st.mtu),
-      ...(endpoint.mac ? { mac: endpoint.mac } : {}),
-      ...(sandboxNs ? { netns: sandboxNs } : {}),
-    });
+    const passthru = st.mode === 'passthru';
+    try {
+      this.nl.links.add({
+        kind: 'macvlan',
+        name,
+        parent: st.parent!,
+        mode: st.mode as MacvlanMode,
+        mtu: Number(st.mtu),
+        // A passthru macvlan takes its parent's MAC whatever it is given.
+        ...(endpoint.mac && !passthru ? { mac: endpoint.mac } : {}),
+        ...(sandboxNs ? { netns: sandboxNs } : {}),
+      });
+    } catch (err) {
+      // The kernel says only EINVAL when a passthru parent already has its one macvlan.
+      if (passthru && err instanceof KernelError && err.errnoName === 'EINVAL') {
+        throw new StrandError('in-use', `network "${network.name}" is in macvlan passthru mode: parent "${st.parent}" carries one container at a time and already has one; remove that container first, or use mode bridge for several`);
+      }
+      throw err;
+    }
+    if (passthru) endpoint.mac = this.macOf(name, sandboxNs);
     return { link: name, inSandbox: sandboxNs ? 'true' : 'false' };
+  }
+
+  /** The MAC the kernel gave a link (in the sandbox when it went there). */
+  private macOf(name: string, sandboxNs: EndpointRequest['sandboxNs']): string {
+    const nl = sandboxNs ? Netlink.open(sandboxNs) : this.nl;
+    try {
+      return nl.links.get(name).mac ?? '';
+    } finally {
+      if (nl !== this.nl) nl.close();
+    }
   }
 
   /** The macvlan lives in the sandbox; it goes with the namespace, or here if it never moved. */
