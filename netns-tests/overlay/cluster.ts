@@ -4,7 +4,7 @@
 // its own run dir, host id and VTEP. Everything strand does on a host runs
 // inside that host's namespace (nsenter --net), with this build's CLI.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -128,10 +128,10 @@ export class Host {
     return out;
   }
 
-  /** Starts `strand daemon` with the overlay agent; resolves once it has synced. */
-  async startDaemon(extra: string[] = []): Promise<void> {
+  /** Starts `strand daemon` with the overlay agent (and with `cni`, its CNI socket in this host's run dir); resolves once it has synced. */
+  async startDaemon(extra: string[] = [], options: { cni?: boolean } = {}): Promise<void> {
     this.daemonLog = '';
-    const args = ['daemon', '--no-cni', '--no-docker', '--advertise-addr', this.ip, '--host-id', this.id, '--lease-ttl', String(this.cluster.leaseTtl), '--resync-interval', String(this.cluster.resync), ...extra];
+    const args = ['daemon', ...(options.cni ? [] : ['--no-cni']), '--no-docker', '--advertise-addr', this.ip, '--host-id', this.id, '--lease-ttl', String(this.cluster.leaseTtl), '--resync-interval', String(this.cluster.resync), ...extra];
     const child = spawn('nsenter', this.argv(args), { env: this.env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.daemon = child;
     child.stdout!.on('data', (d: Buffer) => (this.daemonLog += d));
@@ -202,6 +202,8 @@ export interface ClusterOptions {
   store?: 'etcd' | 'redis';
   leaseTtl?: number;
   resync?: number;
+  /** Daemons also serve CNI requests (strand-overlay needs them). */
+  cni?: boolean;
 }
 
 export class Cluster {
@@ -244,7 +246,26 @@ export class Cluster {
   static async start(bed: TestBed, options: ClusterOptions = {}): Promise<Cluster> {
     const c = new Cluster(bed, options);
     await c.store.start();
-    for (const h of c.hosts) await h.startDaemon();
+    for (const h of c.hosts) await h.startDaemon([], { cni: options.cni ?? false });
     return c;
   }
+}
+
+/**
+ * `strand cni install` on a host, and a CNI_PATH dir whose strand plugins run
+ * inside that host's namespace with its store and run dir, so the installed
+ * front reaches that host's daemon: what a node's runtime would call.
+ */
+export function installCniOn(host: Host): string[] {
+  const bin = join(host.dir, 'cni-bin');
+  host.strand(['cni', 'install', '--dir', bin]);
+  const path = join(host.dir, 'cni-path');
+  mkdirSync(path, { recursive: true });
+  const env = host.env;
+  for (const name of ['strand-overlay', 'strand-bridge', 'strand-ipam']) {
+    const file = join(path, name);
+    writeFileSync(file, `#!/bin/sh\nexport STRAND_STORE=${env.STRAND_STORE} STRAND_RUN_DIR=${env.STRAND_RUN_DIR}\nexec nsenter --net=/run/netns/${host.netns} ${join(bin, name)}\n`);
+    chmodSync(file, 0o755);
+  }
+  return [path];
 }
