@@ -7,9 +7,7 @@ import { ensureDockerInstalled, DockerEngine, IMAGE } from '../netns-tests/docke
 import { TestBed } from '../netns-tests/harness.js';
 import { median, nowMs, report } from './stats.js';
 
-// Few rounds: on this machine dockerd 20.10's containers start hanging (exit 255 after ~100 s)
-// after some 28 runs of one engine; 2 + 5 rounds of three stay below that.
-const ROUNDS = 5;
+const ROUNDS = 15;
 const WARMUP = 2;
 
 export async function run(args: string[]): Promise<void> {

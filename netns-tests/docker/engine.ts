@@ -5,7 +5,7 @@
 // path), so nothing touches the machine's namespace, /run or /etc/docker.
 // stop() removes every container, network, process and file it made.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, copyFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, symlinkSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,8 +57,23 @@ export class DockerEngine {
   private strandd: ChildProcess | undefined;
   private dockerd: ChildProcess | undefined;
   private strandLog = '';
+  /**
+   * dockerd logs to a file, not a pipe: the tests call docker synchronously, so
+   * nothing would drain a pipe, and once its 64 KiB filled (some 26 containers)
+   * dockerd blocked on a log write and every docker command hung.
+   */
+  private get dockerdLogFile(): string {
+    return join(this.dir, 'dockerd.log');
+  }
+
   /** The tail of dockerd's log, for failure messages. */
-  dockerdLog = '';
+  get dockerdLog(): string {
+    try {
+      return readFileSync(this.dockerdLogFile, 'utf8').slice(-20000);
+    } catch {
+      return '';
+    }
+  }
 
   /** builtinBridge: dockerd keeps its own bridge network (docker0 and its iptables rules, inside the namespace) to compare against. */
   constructor(
@@ -124,9 +139,9 @@ export class DockerEngine {
       // strand programs its networks' ports itself; dockerd's rules only when its own bridge is compared.
       ...(this.options.builtinBridge ? [] : ['--bridge=none', '--iptables=false', '--ip-masq=false']),
     ];
-    const child = spawn('nsenter', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    this.dockerdLog = '';
-    child.stderr!.on('data', (b: Buffer) => (this.dockerdLog = (this.dockerdLog + b.toString()).slice(-20000)));
+    const log = openSync(this.dockerdLogFile, 'w');
+    const child = spawn('nsenter', args, { stdio: ['ignore', 'ignore', log] });
+    closeSync(log);
     this.dockerd = child;
     await waitFor('dockerd', 60000, () => child.exitCode !== null || this.docker(['version'], { allowFail: true }).status === 0, () => this.dockerdLog);
     if (child.exitCode !== null) throw new Error(`dockerd exited: ${this.dockerdLog}`);
