@@ -11,13 +11,18 @@ import { runPlugin } from '../plugins/cni/skel.js';
 import { bridgeHandlers } from '../plugins/cni/bridge.js';
 import { macvlanHandlers } from '../plugins/cni/macvlan.js';
 import { ipamHandlers } from '../plugins/cni/ipam-plugin.js';
+import { overlayHandlers, type OverlayDaemon } from '../plugins/cni/overlay.js';
 import type { PluginHandlers } from '../plugins/cni/types.js';
 
-const HANDLERS: Record<string, PluginHandlers> = {
+type Handlers = Record<string, PluginHandlers>;
+
+/** strand-overlay works only here, with the daemon's controller and agent; the others also run on their own. */
+const handlersFor = (daemon?: OverlayDaemon): Handlers => ({
   'strand-bridge': bridgeHandlers(),
   'strand-macvlan': macvlanHandlers(),
   'strand-ipam': ipamHandlers,
-};
+  'strand-overlay': overlayHandlers(daemon),
+});
 
 /** Only these variables cross the socket; the rest of the daemon's environment stays its own. */
 const PASSED = new Set(['CNI_COMMAND', 'CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_ARGS', 'CNI_PATH', 'STRAND_STORE', 'STRAND_RUN_DIR']);
@@ -49,8 +54,8 @@ function parseRequest(data: Buffer): Request {
   return req;
 }
 
-async function answer(req: Request): Promise<string> {
-  const handlers = HANDLERS[req.plugin];
+async function answer(req: Request, all: Handlers): Promise<string> {
+  const handlers = all[req.plugin];
   if (!handlers) return `exit 1\n${JSON.stringify({ code: 999, msg: `strand daemon has no CNI plugin "${req.plugin}"` })}\n`;
   const chunks: Buffer[] = [];
   // A Writable that keeps each chunk as it is written: everything is there once the stream has finished.
@@ -71,7 +76,7 @@ async function answer(req: Request): Promise<string> {
   return `exit ${code}\n${Buffer.concat(chunks).toString('utf8')}`;
 }
 
-function serveConnection(conn: Socket): void {
+function serveConnection(conn: Socket, handlers: Handlers): void {
   const parts: Buffer[] = [];
   let size = 0;
   conn.on('data', (b: Buffer) => {
@@ -83,7 +88,7 @@ function serveConnection(conn: Socket): void {
   conn.on('end', () => {
     let reply: Promise<string>;
     try {
-      reply = answer(parseRequest(Buffer.concat(parts)));
+      reply = answer(parseRequest(Buffer.concat(parts)), handlers);
     } catch (err) {
       reply = Promise.resolve(`exit 1\n${JSON.stringify({ code: 999, msg: `strand daemon: bad request: ${(err as Error).message}` })}\n`);
     }
@@ -94,12 +99,13 @@ function serveConnection(conn: Socket): void {
   });
 }
 
-/** Listens on the socket (root only); resolves once it accepts connections. */
-export async function serveCni(path = cniSocketPath()): Promise<Server> {
+/** Listens on the socket (root only); resolves once it accepts connections. `daemon` serves strand-overlay. */
+export async function serveCni(path = cniSocketPath(), daemon?: OverlayDaemon): Promise<Server> {
+  const handlers = handlersFor(daemon);
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   rmSync(path, { force: true }); // a socket file left by a daemon that died
   // Half-open: the front closes its side after the request and still reads the answer.
-  const server = createServer({ allowHalfOpen: true }, serveConnection);
+  const server = createServer({ allowHalfOpen: true }, (conn) => serveConnection(conn, handlers));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(path, () => resolve());

@@ -63,7 +63,7 @@ export async function daemonCommand(ctl: () => Promise<Controller>, argv: string
   const r = await c.reconcile();
   console.log(`strand daemon: restored ${r.restored.length} network(s), removed ${r.removedSandboxes.length} dead sandbox(es) and ${r.removedOrphans.length} orphan(s)`);
   await overlay?.start();
-  const cni = flag(p, 'no-cni') ? undefined : await (await import('../agent/cni-server.js')).serveCni();
+  const cni = flag(p, 'no-cni') ? undefined : await (await import('../agent/cni-server.js')).serveCni(undefined, { controller: c, agent: overlay !== undefined });
   if (cni) console.log(`strand daemon: serving CNI requests on ${cni.address() as string}`);
   const dockerDir = str(p, 'docker-plugin-dir');
   const docker = flag(p, 'no-docker') ? undefined : await (await import('../agent/docker-plugins.js')).serveDockerPlugins(c, ...(dockerDir ? [dockerDir] : []));

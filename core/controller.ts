@@ -46,6 +46,8 @@ export interface DetachedEndpointRequest {
   /** '' to have one derived from the IPv4 address. */
   mac: string;
   exposed?: { proto: 'tcp' | 'udp'; port: number }[];
+  /** Kept on the record for the endpoint's maker (a CNI plugin's GC finds its attachments by them). */
+  labels?: Record<string, string>;
 }
 
 export interface SandboxRequest {
@@ -500,6 +502,7 @@ export class Controller {
       ports: [],
       exposed: req.exposed ?? [],
       driverState: {},
+      ...(req.labels ? { labels: { ...req.labels } } : {}),
       created: new Date().toISOString(),
     };
     return new Undo().run(async (undo) => {

@@ -59,6 +59,8 @@ export interface EndpointRecord {
   /** Ports exposed without a host binding (docker -P --expose). */
   exposed: { proto: 'tcp' | 'udp'; port: number }[];
   driverState: Record<string, string>;
+  /** Who made a detached endpoint and for what (a CNI attachment's network, container and interface), so its maker finds it again. */
+  labels?: Record<string, string>;
   created: string;
 }
 

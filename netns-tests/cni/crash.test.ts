@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { ipJson, run, uniqueName, useTestBed, type TestBed } from '../harness.js';
 import { World } from '../support/topology.js';
 import { invokePluginRaw, type RawOutcome } from '../../plugins/cni/exec.js';
-import { attachmentId } from '../../plugins/cni/bridge.js';
+import { attachmentId } from '../../plugins/cni/attachment.js';
 import { hostVethName } from '../../core/ids.js';
 import { runConflist, type Conflist, type RunOptions } from './runtime.js';
 import { pluginPath, startDaemon } from './plugin-bin.js';

@@ -138,7 +138,8 @@ export class Host {
     child.stderr!.on('data', (d: Buffer) => (this.daemonLog += d));
     await waitFor(`daemon on ${this.id} to start (log: ${this.daemonLog})`, () => {
       if (child.exitCode !== null) throw new Error(`daemon on ${this.id} exited (${child.exitCode}): ${this.daemonLog}`);
-      return this.daemonLog.includes('strand daemon: restored');
+      // With CNI, ready once the socket serves: a front finding none would quietly fall back.
+      return this.daemonLog.includes(options.cni ? 'serving CNI requests' : 'strand daemon: restored');
     });
   }
 

@@ -3,7 +3,6 @@
 // container's namespace, addresses from the IPAM plugin (strand-ipam in
 // process, any other by exec), and no process spawned unless firewall rules
 // must change (the network's rules once per bridge, ports when asked).
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Netlink } from '../../netlink/index.js';
@@ -12,23 +11,14 @@ import { Firewall } from '../../firewall/index.js';
 import { BridgeDriver } from '../../drivers/bridge/index.js';
 import { configureEndpoint } from '../../core/sandbox-net.js';
 import { hostVethName, shortId } from '../../core/ids.js';
-import type { EndpointRecord, NetworkRecord, PortBinding } from '../../core/types.js';
+import type { EndpointRecord, NetworkRecord } from '../../core/types.js';
 import { formatCidr, parseCidr } from '../../ipam/cidr.js';
-import { getCi, runtimeValue } from './args.js';
+import { attachmentId, hashId } from './attachment.js';
+import { portMappings, requestedMac } from './runtime-args.js';
+import { checkContainerSide, failCheck } from './check-container.js';
 import { parseBridgeConf, type BridgeConf } from './bridge-config.js';
 import { delegateIpam } from './ipam-delegate.js';
 import { CniError, CNI_CODES, type CniRequest, type CniResult, type PluginHandlers } from './types.js';
-
-
-/** A stable id per CNI network and per attachment, so DEL and GC find what ADD made. */
-/**
- * Ids of CNI networks and attachments start with "cni" (never hex, as core's
- * are), so the names and rules derived from them (svcni… veths, STRAND-P-cni…
- * chains) are told apart from what strand's own records own: reconcile leaves
- * them to CNI's DEL and GC.
- */
-const hashId = (text: string): string => 'cni' + createHash('sha256').update(text).digest('hex').slice(0, 61);
-export const attachmentId = (network: string, containerId: string, ifName: string): string => hashId(`cni/${network}/${containerId}/${ifName}`);
 
 function networkRecord(conf: BridgeConf, name: string, result: CniResult | undefined): NetworkRecord {
   const subnets = (result?.ips ?? []).map((ip) => {
@@ -48,30 +38,6 @@ function networkRecord(conf: BridgeConf, name: string, result: CniResult | undef
     driverState: { bridge: conf.bridge, mtu: String(conf.mtu), icc: 'true', masquerade: String(conf.ipMasq), hostBindingIpv4: '', hairpin: String(conf.hairpinMode) },
     created: '',
   };
-}
-
-/** runtimeConfig.portMappings, keys matched case-insensitively (containerd sends HostPort). */
-function portMappings(req: CniRequest): PortBinding[] {
-  const list = runtimeValue(req.config, 'portMappings');
-  if (list === undefined) return [];
-  if (!Array.isArray(list)) throw new CniError(CNI_CODES.invalidConfig, 'invalid runtimeConfig.portMappings: must be a list');
-  return list.map((m, i) => {
-    const hostPort = getCi(m, 'hostPort');
-    const containerPort = getCi(m, 'containerPort');
-    const proto = String(getCi(m, 'protocol') ?? 'tcp').toLowerCase();
-    const hostIp = getCi(m, 'hostIP') ?? '';
-    const port = (p: unknown): p is number => typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535;
-    if (!port(hostPort) || !port(containerPort) || (proto !== 'tcp' && proto !== 'udp') || typeof hostIp !== 'string') {
-      throw new CniError(CNI_CODES.invalidConfig, `invalid runtimeConfig.portMappings[${i}] ${JSON.stringify(m)}: needs hostPort and containerPort 1-65535, protocol tcp or udp`);
-    }
-    return { proto, hostIp, hostPort, containerPort };
-  });
-}
-
-/** The MAC the runtime asks for: runtimeConfig.mac, args.cni.mac or CNI_ARGS MAC. */
-function requestedMac(req: CniRequest): string | undefined {
-  const v = runtimeValue(req.config, 'mac') ?? getCi(getCi(req.config.args, 'cni'), 'mac') ?? req.args.MAC;
-  return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
 function endpointRecord(req: CniRequest, network: NetworkRecord, result: CniResult | undefined, mac: string | undefined): EndpointRecord {
@@ -212,23 +178,11 @@ export function bridgeHandlers(): PluginHandlers {
       const conf = parseBridgeConf(req.config);
       const prev = req.config.prevResult!;
       await withHandles(req.netns, async ({ host, inside }) => {
-        const fail = (msg: string): never => {
-          throw new CniError(CNI_CODES.internal, msg);
-        };
-        const br = host.links.find(conf.bridge) ?? fail(`bridge ${conf.bridge} does not exist`);
+        const br = host.links.find(conf.bridge) ?? failCheck(`bridge ${conf.bridge} does not exist`);
         const vethName = hostVethName(attachmentId(req.config.name, req.containerId, req.ifName));
-        const veth = host.links.find(vethName) ?? fail(`host veth ${vethName} of ${req.containerId}/${req.ifName} does not exist`);
-        if (veth.master !== br.index) fail(`host veth ${vethName} is not attached to bridge ${conf.bridge}`);
-        const ctr = inside.links.find(req.ifName) ?? fail(`container interface ${req.ifName} does not exist in ${req.netns}`);
-        const want = prev.interfaces?.find((i) => i.name === req.ifName && i.sandbox);
-        if (want?.mac && ctr.mac !== want.mac) fail(`container interface ${req.ifName} has MAC ${ctr.mac}, the ADD result says ${want.mac}`);
-        const have = new Set(inside.addresses.list({ dev: req.ifName }).map((a) => a.cidr));
-        for (const ip of prev.ips ?? []) if (!have.has(ip.address)) fail(`address ${ip.address} is missing from ${req.ifName}`);
-        const routes = inside.routes.list();
-        for (const r of prev.routes ?? []) {
-          const dst = r.dst === '0.0.0.0/0' || r.dst === '::/0' ? 'default' : r.dst;
-          if (!routes.some((x) => x.dst === dst && (!r.gw || x.gateway === r.gw))) fail(`route to ${r.dst}${r.gw ? ` via ${r.gw}` : ''} is missing in the container`);
-        }
+        const veth = host.links.find(vethName) ?? failCheck(`host veth ${vethName} of ${req.containerId}/${req.ifName} does not exist`);
+        if (veth.master !== br.index) failCheck(`host veth ${vethName} is not attached to bridge ${conf.bridge}`);
+        checkContainerSide(inside, req, prev);
         if (conf.ipamType) await delegateIpam(req, 'CHECK');
       });
     },

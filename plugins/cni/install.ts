@@ -21,6 +21,7 @@ import { StrandError } from '../../common/errors.js';
 export const PLUGINS: Record<string, string> = {
   'strand-bridge': 'bridge-main.js',
   'strand-macvlan': 'macvlan-main.js',
+  'strand-overlay': 'overlay-main.js',
   'strand-ipam': 'ipam-main.js',
 };
 

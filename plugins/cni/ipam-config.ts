@@ -185,7 +185,8 @@ export function chooseStore(ipam: Record<string, unknown>, env: Record<string, s
   return { url, space: kind === 'local' ? 'local' : 'global' };
 }
 
-function requestedIps(req: CniRequest): Ip[] {
+/** Addresses the runtime asks for: CNI_ARGS IP (code 4 when malformed), args.cni.ips, runtimeConfig.ips (7); duplicates dropped. */
+export function requestedIps(req: CniRequest): Ip[] {
   const out: Ip[] = [];
   const add = (text: unknown, where: string, code: number) => {
     if (typeof text !== 'string') throw new CniError(code, `${where}: requested IP ${JSON.stringify(text)} must be a string`);

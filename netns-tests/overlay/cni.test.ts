@@ -1,0 +1,214 @@
+// strand-overlay, the CNI plugin for overlay networks, on a simulated cluster:
+// pods (namespaces the test makes) attached through each host's installed
+// plugin, which hands every verb to that host's `strand daemon`. Traffic,
+// peers' FDB entries, CHECK, GC, a daemon restart, bad input and a missing
+// daemon, each read back from the kernel and the store.
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { useTestBed, ipJson, run, type TestBed } from '../harness.js';
+import { answer, ask, serve } from '../support/traffic.js';
+import { invokePluginRaw } from '../../plugins/cni/exec.js';
+import { expectCniError, runConflist, type Conflist, type RunOptions } from '../cni/runtime.js';
+import { Cluster, installCniOn, waitFor, type Host } from './cluster.js';
+
+const conflist = (network: string, extra: Record<string, unknown> = {}): Conflist => ({
+  cniVersion: '1.1.0',
+  name: 'pods',
+  plugins: [{ type: 'strand-overlay', network, capabilities: { ips: true, mac: true, portMappings: true }, ...extra }],
+});
+
+interface Node {
+  host: Host;
+  path: string[];
+  opts(pod: string, containerId: string, extra?: Partial<RunOptions>): RunOptions;
+}
+
+/** A host as a CNI runtime sees it: its plugins installed, a result cache of its own. */
+function node(bed: TestBed, host: Host): Node {
+  const path = installCniOn(host);
+  const cacheDir = bed.tempDir(mkdtempSync(join(tmpdir(), 'strand-ovl-cni-cache-')));
+  return { host, path, opts: (pod, containerId, extra = {}) => ({ verb: 'ADD', containerId, netns: `/run/netns/${pod}`, ifName: 'eth0', path, cacheDir, ...extra }) };
+}
+
+const links = (netns: string): { ifname: string; address: string; mtu: number; master?: string }[] => ipJson(['link', 'show'], netns);
+const cniVeths = (h: Host): string[] => links(h.netns).map((l) => l.ifname).filter((n) => n.startsWith('svcni') || n.startsWith('stcni'));
+const endpointsOn = (h: Host, network: string): Record<string, { MacAddress: string; Addresses: string[] }> => JSON.parse(h.strand(['network', 'inspect', network]).stdout)[0].Endpoints;
+const vxlanOf = (h: Host, network: string): string => `vx-${(JSON.parse(h.strand(['network', 'inspect', network]).stdout)[0].Id as string).slice(0, 12)}`;
+/** The MACs every host's agent is told about, from the store (core/global/endpoints), as `daemon dump` reads them. */
+const desiredMacs = (h: Host): string[] => h.dump().tables.flatMap((t) => t.desired.fdb.map((f) => f.mac));
+
+describe('strand-overlay CNI plugin on a 3-host cluster', function () {
+  this.timeout(240000);
+  const bed = useTestBed();
+
+  it('attaches pods on two hosts that reach each other and a strand run container on a third; peers learn and forget the MAC; CHECK; a daemon restart keeps the pods', async () => {
+    const c = await Cluster.start(bed(), { cni: true });
+    const [h0, h1, h2] = c.hosts as [Host, Host, Host];
+    h0.strand(['network', 'create', '-d', 'overlay', '--subnet', '10.210.0.0/24', 'ovl']);
+    const [n0, n1] = [node(bed(), h0), node(bed(), h1)];
+    const p0 = bed().netns('p0').name;
+    const p1 = bed().netns('p1').name;
+    const list = conflist('ovl');
+
+    const add0 = await runConflist(list, { ...n0.opts(p0, 'pod0'), verb: 'ADD' });
+    // A pod asking for its address and MAC, as kubelet's ips/mac capabilities do.
+    const ports = [{ hostPort: 18080, containerPort: 5000, protocol: 'tcp' }];
+    const add1 = await runConflist(list, { ...n1.opts(p1, 'pod1', { capabilityArgs: { ips: ['10.210.0.77'], mac: '02:00:0a:d2:00:4d', portMappings: ports } }), verb: 'ADD' });
+    h2.serve('srv-c', 'ovl', [5000]);
+
+    // The result: bridge, host veth, the pod's interface; the address on interface 2 with its gateway; a default route.
+    const r0 = add0.result;
+    assert.equal(r0.interfaces?.length, 3);
+    assert.match(r0.interfaces![0]!.name, /^so-[0-9a-f]{12}$/);
+    assert.match(r0.interfaces![1]!.name, /^svcni[0-9a-f]{9}$/);
+    assert.deepEqual([r0.interfaces![2]!.name, r0.interfaces![2]!.sandbox], ['eth0', `/run/netns/${p0}`]);
+    assert.equal(r0.ips?.length, 1);
+    assert.equal(r0.ips![0]!.interface, 2);
+    assert.equal(r0.ips![0]!.gateway, '10.210.0.1');
+    assert.deepEqual(r0.routes, [{ dst: '0.0.0.0/0', gw: '10.210.0.1' }]);
+    assert.equal(add1.result.ips![0]!.address, '10.210.0.77/24');
+    const ip0 = r0.ips![0]!.address.split('/')[0]!;
+    const ip1 = '10.210.0.77';
+    const ipC = h2.ipOf('srv-c');
+    assert.equal(new Set([ip0, ip1, ipC]).size, 3, 'one cluster-wide pool');
+
+    // The kernel, read independently: address, MAC, the overlay MTU (underlay 1500 - 50), default route, veth on the overlay bridge.
+    const eth0 = ipJson<{ address: string; mtu: number; addr_info: { local: string; prefixlen: number }[] }>(['addr', 'show', 'dev', 'eth0'], p0)[0]!;
+    assert.ok(eth0.addr_info.some((a) => a.local === ip0 && a.prefixlen === 24));
+    assert.equal(eth0.mtu, 1450);
+    assert.equal(eth0.address, r0.interfaces![2]!.mac);
+    assert.equal(ipJson<{ address: string }>(['link', 'show', 'eth0'], p1)[0]!.address, '02:00:0a:d2:00:4d');
+    assert.ok(ipJson<{ dst: string; gateway?: string }>(['route', 'show'], p0).some((r) => r.dst === 'default' && r.gateway === '10.210.0.1'));
+    const veth0 = links(h0.netns).find((l) => l.ifname === r0.interfaces![1]!.name);
+    assert.equal(veth0?.master, r0.interfaces![0]!.name);
+
+    // Traffic: pod ↔ pod across hosts (TCP both ways, ping) and pod → a strand run container on host2, no NAT inside the overlay.
+    await serve(bed(), p0, 'tcp', 5000, 'pod0');
+    await serve(bed(), p1, 'tcp', 5000, 'pod1');
+    assert.equal(await answer(() => ask(p1, 'tcp', ip0, 5000)), `pod0 ${ip1}`);
+    assert.equal(await answer(() => ask(p0, 'tcp', ip1, 5000)), `pod1 ${ip0}`);
+    run('ip', ['netns', 'exec', p0, 'ping', '-c', '2', '-i', '0.2', '-W', '2', ip1]);
+    assert.equal(await answer(() => ask(p0, 'tcp', ipC, 5000)), `srv-c ${ip0}`);
+    assert.equal(await answer(() => ask(h2.netnsOf('srv-c'), 'tcp', ip1, 5000)), `pod1 ${ipC}`);
+    // pod1's published port, reached on host1's underlay address from host0's own namespace.
+    assert.match((await answer(() => ask(h0.netns, 'tcp', h1.ip, 18080))) ?? '', /^pod1 /);
+
+    // The other hosts' vxlan FDB points pod0's MAC at host0's VTEP.
+    const mac0 = eth0.address;
+    const dev = vxlanOf(h0, 'ovl');
+    for (const h of [h1, h2]) await waitFor(`${h.id} to learn pod0's MAC`, () => h.fdb(dev).get(mac0) === h0.ip);
+
+    // CHECK passes against the namespace, and fails once the pod's address is gone.
+    await runConflist(list, { ...n0.opts(p0, 'pod0'), verb: 'CHECK' });
+    await runConflist(list, { ...n1.opts(p1, 'pod1'), verb: 'CHECK' });
+
+    // A daemon restart (kill -9, as a crash) keeps the attachment: record, veth, peers and traffic.
+    await h0.killDaemon();
+    await h0.startDaemon([], { cni: true });
+    assert.deepEqual(Object.values(endpointsOn(h0, 'ovl')).map((e) => e.MacAddress), [mac0], 'the CNI endpoint record survives');
+    assert.ok(links(h0.netns).some((l) => l.ifname === r0.interfaces![1]!.name && l.master === r0.interfaces![0]!.name), 'the veth stays on the bridge');
+    assert.equal(await answer(() => ask(p1, 'tcp', ip0, 5000)), `pod0 ${ip1}`);
+    await runConflist(list, { ...n0.opts(p0, 'pod0'), verb: 'CHECK' });
+
+    run('ip', ['-n', p0, 'addr', 'del', `${ip0}/24`, 'dev', 'eth0']);
+    await expectCniError(runConflist(list, { ...n0.opts(p0, 'pod0'), verb: 'CHECK' }), 999, new RegExp(`address ${ip0.replace(/\./g, '\\.')}/24 is missing from eth0`));
+
+    // DEL: the veth, the record and the cluster-wide entry go; the peers forget the MAC; the address is free again.
+    await runConflist(list, { ...n0.opts(p0, 'pod0'), verb: 'DEL' });
+    assert.deepEqual(cniVeths(h0), []);
+    assert.ok(!links(p0).some((l) => l.ifname === 'eth0'));
+    assert.deepEqual(endpointsOn(h0, 'ovl'), {});
+    for (const h of [h1, h2]) await waitFor(`${h.id} to forget pod0's MAC`, () => !h.fdb(dev).has(mac0) && !desiredMacs(h).includes(mac0));
+    // DEL again, of an unknown container, and with the namespace gone: all succeed.
+    await runConflist(list, { ...n0.opts(p0, 'pod0'), verb: 'DEL' });
+    await runConflist(list, { ...n0.opts(p0, 'nobody'), verb: 'DEL' });
+    await runConflist(list, { ...n0.opts('sxgone', 'pod0'), verb: 'DEL' });
+    const again = await runConflist(list, { ...n0.opts(p0, 'pod0b', { capabilityArgs: { ips: [ip0] } }), verb: 'ADD' });
+    assert.equal(again.result.ips![0]!.address, `${ip0}/24`, 'the DELed address was released');
+    await runConflist(list, { ...n0.opts(p0, 'pod0b'), verb: 'DEL' });
+    await runConflist(list, { ...n1.opts(p1, 'pod1', { capabilityArgs: { portMappings: ports } }), verb: 'DEL' });
+    assert.deepEqual(cniVeths(h1), []);
+    assert.doesNotMatch(run('ip', ['netns', 'exec', h1.netns, 'iptables-save']).stdout, /18080/, 'the published port is gone');
+  });
+
+  it('GC removes only stale attachments of this host; bad input and a missing daemon leave nothing; STATUS', async () => {
+    const c = await Cluster.start(bed(), { hosts: 2, cni: true });
+    const [h0, h1] = c.hosts as [Host, Host];
+    h0.strand(['network', 'create', '-d', 'overlay', '--subnet', '10.211.0.0/24', 'ovl']);
+    h0.strand(['network', 'create', '--subnet', '10.212.0.0/24', 'plain']);
+    const [n0, n1] = [node(bed(), h0), node(bed(), h1)];
+    const [pa, pb, pc] = ['pa', 'pb', 'pc'].map((t) => bed().netns(t).name) as [string, string, string];
+    const list = conflist('ovl');
+    await runConflist(list, { ...n0.opts(pa, 'a'), verb: 'ADD' });
+    await runConflist(list, { ...n0.opts(pb, 'b'), verb: 'ADD' });
+    await runConflist(list, { ...n1.opts(pc, 'c'), verb: 'ADD' });
+    await runConflist(list, { ...n0.opts('', ''), verb: 'STATUS' });
+
+    // GC on host0 keeping only a: b goes (veth, record, address), host1's c is another host's and stays.
+    const macB = ipJson<{ address: string }>(['link', 'show', 'eth0'], pb)[0]!.address;
+    const ipB = ipJson<{ addr_info: { local: string; family: string }[] }>(['addr', 'show', 'dev', 'eth0'], pb)[0]!.addr_info.find((a) => a.family === 'inet')!.local;
+    // An empty cache dir: GC's list alone decides, as after a node reboot lost the runtime's cache.
+    const fresh = bed().tempDir(mkdtempSync(join(tmpdir(), 'strand-ovl-cni-cache-')));
+    await runConflist(list, { ...n0.opts('', ''), cacheDir: fresh, verb: 'GC', validAttachments: [{ containerId: 'a', ifName: 'eth0' }] });
+    assert.equal(cniVeths(h0).length, 1);
+    assert.ok(!links(pb).some((l) => l.ifname === 'eth0'), "b's interface is gone");
+    assert.ok(links(pa).some((l) => l.ifname === 'eth0'), "a's interface stays");
+    assert.equal(Object.keys(endpointsOn(h0, 'ovl')).length, 1);
+    assert.equal(Object.keys(endpointsOn(h1, 'ovl')).length, 1, "host1's attachment is not host0's to collect");
+    assert.equal(cniVeths(h1).length, 1);
+    await waitFor("host1 to forget b's MAC", () => !desiredMacs(h1).includes(macB));
+    // b's address was released with it.
+    const b2 = await runConflist(list, { ...n0.opts(pb, 'b2', { capabilityArgs: { ips: [ipB] } }), verb: 'ADD' });
+    assert.equal(b2.result.ips![0]!.address, `${ipB}/24`);
+    await runConflist(list, { ...n0.opts(pb, 'b2'), verb: 'DEL' });
+
+    // Bad input: the right code, and nothing made (no veth, no record, no interface in the pod).
+    const pd = bed().netns('pd').name;
+    const before = { veths: cniVeths(h0), eps: Object.keys(endpointsOn(h0, 'ovl')), macs: desiredMacs(h1) };
+    const nothingMade = () => {
+      assert.deepEqual(cniVeths(h0), before.veths);
+      assert.deepEqual(Object.keys(endpointsOn(h0, 'ovl')), before.eps);
+      assert.deepEqual(endpointsOn(h0, 'plain'), {});
+      assert.deepEqual(desiredMacs(h1).sort(), before.macs.sort());
+      assert.deepEqual(links(pd).map((l) => l.ifname), ['lo']);
+    };
+    await expectCniError(runConflist(conflist('nosuch'), { ...n0.opts(pd, 'd'), verb: 'ADD' }), 7, /network "nosuch" does not exist: create it with "strand network create -d overlay/);
+    nothingMade();
+    await expectCniError(runConflist(conflist('plain'), { ...n0.opts(pd, 'd'), verb: 'ADD' }), 7, /"plain" is a bridge network, not an overlay one/);
+    nothingMade();
+    await expectCniError(runConflist(list, { ...n0.opts(pd, 'd', { capabilityArgs: { ips: ['10.99.0.5'] } }), verb: 'ADD' }), 7, /requested IP 10\.99\.0\.5 is not in network "ovl" \(subnet 10\.211\.0\.0\/24\)/);
+    nothingMade();
+    await expectCniError(runConflist(list, { ...n0.opts(pd, 'd', { cniArgs: 'IP=10.211.0.1' }), verb: 'ADD' }), 7, /10\.211\.0\.1 is the gateway/);
+    nothingMade();
+    await expectCniError(runConflist(conflist('ovl', { mtu: 9000 }), { ...n0.opts(pd, 'd'), verb: 'ADD' }), 7, /"mtu" cannot be set per attachment/);
+    nothingMade();
+    // An address another pod holds: refused, and the refusal frees nothing of the holder's.
+    const held = ipJson<{ addr_info: { local: string; family: string }[] }>(['addr', 'show', 'dev', 'eth0'], pa)[0]!.addr_info.find((a) => a.family === 'inet')!.local;
+    await expectCniError(runConflist(list, { ...n0.opts(pd, 'd', { capabilityArgs: { ips: [held] } }), verb: 'ADD' }), 999, new RegExp(held.replace(/\./g, '\\.')));
+    nothingMade();
+    await runConflist(list, { ...n0.opts(pa, 'a'), verb: 'CHECK' });
+
+    // No daemon: the installed front falls back to the Node plugin, which refuses with 11 and does nothing.
+    await h0.killDaemon();
+    await expectCniError(runConflist(list, { ...n0.opts(pd, 'd'), verb: 'ADD' }), 11, /needs a running strand daemon with its overlay agent.*nothing was changed/);
+    await expectCniError(runConflist(list, { ...n0.opts('', ''), verb: 'STATUS' }), 50, /strand daemon/);
+    const version = await invokePluginRaw({ type: 'strand-overlay', path: n0.path, command: 'VERSION', containerId: '', netns: '', ifName: '', args: '', config: { cniVersion: '1.1.0' } });
+    assert.equal(version.exitCode, 0);
+    assert.ok((JSON.parse(version.stdout) as { supportedVersions: string[] }).supportedVersions.includes('1.1.0'));
+    nothingMade();
+    await h0.startDaemon([], { cni: true });
+    nothingMade();
+
+    // The store down: STATUS says not ready (50), ADD asks to try again (11); nothing made once it is back.
+    await c.store.kill();
+    await expectCniError(runConflist(list, { ...n0.opts('', ''), verb: 'STATUS' }), 50, /store/);
+    await expectCniError(runConflist(list, { ...n0.opts(pd, 'd'), verb: 'ADD' }), 11, /./);
+    await c.store.start();
+    nothingMade();
+    await runConflist(list, { ...n0.opts(pa, 'a'), verb: 'DEL' });
+    await runConflist(list, { ...n1.opts(pc, 'c'), verb: 'DEL' });
+    assert.deepEqual([...cniVeths(h0), ...cniVeths(h1)], []);
+  });
+});
