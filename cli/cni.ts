@@ -3,10 +3,11 @@ import { StrandError } from '../common/errors.js';
 import { flag, list, parse, str } from './args.js';
 
 const USAGE = `usage: strand cni install --dir DIR [--plugin NAME]... [--no-shim]
-  writes strand-bridge, strand-macvlan and strand-ipam (or the named ones) into DIR,
-  for a runtime whose CNI_PATH includes DIR. Each is a small native front that
-  hands the request to a running "strand daemon" (falling back to doing the
-  work itself); --no-shim installs the Node plugins themselves.
+  writes strand-bridge, strand-macvlan, strand-overlay and strand-ipam (or the
+  named ones) into DIR, for a runtime whose CNI_PATH includes DIR. Each is a
+  small native front that hands the request to a running "strand daemon"
+  (falling back to doing the work itself; strand-overlay needs the daemon);
+  --no-shim installs the Node plugins themselves.
 `;
 
 export async function cniCommand(argv: string[]): Promise<void> {
