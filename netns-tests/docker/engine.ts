@@ -16,7 +16,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const STRAND_BIN = join(here, '..', '..', '..', 'bin', 'strand');
 const DOCKER = existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker';
 export const IMAGE = 'strand-busybox:test';
-const APPLETS = ['sh', 'ping', 'nc', 'httpd', 'wget', 'ip', 'sleep', 'cat', 'hostname', 'mkdir', 'echo', 'ls', 'true'];
+const APPLETS = ['sh', 'ping', 'ping6', 'nc', 'httpd', 'wget', 'ip', 'sleep', 'cat', 'hostname', 'mkdir', 'echo', 'ls', 'true', 'dd', 'wc'];
 
 export interface Ran {
   status: number;
@@ -51,8 +51,21 @@ async function stopChild(child: ChildProcess | undefined, graceMs: number): Prom
   clearTimeout(timer);
 }
 
+export interface EngineOptions {
+  /** dockerd keeps its own bridge network (docker0 and its iptables rules, inside the namespace) to compare against. */
+  builtinBridge?: boolean;
+  /** An existing "host" namespace to run in (a cluster's host); default a new World of its own. */
+  netns?: string;
+  /** strand's store URL; default a local store in the engine's directory. */
+  store?: string;
+  /** strand's host id in a shared store (STRAND_HOST_ID for the daemon and the CLI). */
+  hostId?: string;
+  /** More `strand daemon` arguments (--advertise-addr IP ...). */
+  strandArgs?: string[];
+}
+
 export class DockerEngine {
-  readonly world: World;
+  readonly world: World | undefined;
   readonly dir: string;
   private strandd: ChildProcess | undefined;
   private dockerd: ChildProcess | undefined;
@@ -75,19 +88,18 @@ export class DockerEngine {
     }
   }
 
-  /** builtinBridge: dockerd keeps its own bridge network (docker0 and its iptables rules, inside the namespace) to compare against. */
   constructor(
     bed: TestBed,
-    private readonly options: { builtinBridge?: boolean } = {},
+    private readonly options: EngineOptions = {},
   ) {
-    this.world = new World(bed);
+    this.world = options.netns ? undefined : new World(bed);
     this.dir = bed.tempDir(mkdtempSync(join(tmpdir(), 'strand-docker-')));
     for (const d of ['plugins', 'etc-docker']) mkdirSync(join(this.dir, d));
     bed.defer(() => this.stop());
   }
 
   get host(): string {
-    return this.world.host.name;
+    return this.options.netns ?? this.world!.host.name;
   }
 
   get socket(): string {
@@ -95,7 +107,12 @@ export class DockerEngine {
   }
 
   get strandEnv(): NodeJS.ProcessEnv {
-    return { ...process.env, STRAND_STORE: `local://${join(this.dir, 'store')}`, STRAND_RUN_DIR: join(this.dir, 'run') };
+    return {
+      ...process.env,
+      STRAND_STORE: this.options.store ?? `local://${join(this.dir, 'store')}`,
+      STRAND_RUN_DIR: join(this.dir, 'run'),
+      ...(this.options.hostId ? { STRAND_HOST_ID: this.options.hostId } : {}),
+    };
   }
 
   async start(): Promise<void> {
@@ -107,7 +124,7 @@ export class DockerEngine {
   /** strand daemon in the host namespace, its sockets in the private plugin directory. */
   async startStrand(): Promise<void> {
     this.strandLog = '';
-    const child = spawn('nsenter', [`--net=/run/netns/${this.host}`, process.execPath, STRAND_BIN, 'daemon', '--no-cni', '--gc-interval', '3600', '--docker-plugin-dir', join(this.dir, 'plugins')], { env: this.strandEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('nsenter', [`--net=/run/netns/${this.host}`, process.execPath, STRAND_BIN, 'daemon', '--no-cni', '--gc-interval', '3600', '--docker-plugin-dir', join(this.dir, 'plugins'), ...(this.options.strandArgs ?? [])], { env: this.strandEnv, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (d: Buffer) => (this.strandLog += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (this.strandLog += d.toString()));
     this.strandd = child;

@@ -1,14 +1,17 @@
 // Docker's IpamDriver calls backed by strand's Ipam, so Docker networks and
 // strand's own draw from the same pools and never overlap. Pool ids are
 // strand's; strand persists everything itself (no request replay).
-import { StrandError, isStrandError } from '../../common/errors.js';
+import { StrandError, isStrandError, unlessNotFound } from '../../common/errors.js';
 import type { AddressSpace, Ipam, Owner } from '../../ipam/index.js';
 import { Body } from './schema.js';
 import type { Handlers } from './http.js';
+import type { OverlayLinks } from './overlay-links.js';
 
 export const LOCAL_SPACE = 'strand-local';
 export const GLOBAL_SPACE = 'strand-global';
 const GATEWAY_TYPE = 'com.docker.network.gateway';
+/** Marks a pool strand-ipam picked itself (no --subnet), which hosts cannot agree on for a cluster network. */
+export const DEFAULT_POOL_OPTION = 'strand.docker.default-pool';
 
 // Docker's requests do not say which endpoint an address is for. Its
 // owners carry no endpointId (core's GC judges only those) and no attachment
@@ -31,7 +34,12 @@ async function gone(p: Promise<unknown>): Promise<void> {
   }
 }
 
-export function ipamDriverHandlers(ipam: Ipam): Handlers {
+/**
+ * strand-ipam's handlers. With `overlays`, a local pool that an engine's
+ * strand-overlay network stands on hands out its endpoints' addresses from
+ * the cluster's global pool, so no two hosts give out the same one.
+ */
+export function ipamDriverHandlers(ipam: Ipam, overlays?: OverlayLinks): Handlers {
   return {
     'Plugin.Activate': async () => ({ Implements: ['IpamDriver'] }),
 
@@ -52,7 +60,7 @@ export function ipamDriverHandlers(ipam: Ipam): Handlers {
         space: space(b.str('AddressSpace')),
         ...(subnet ? { subnet } : {}),
         ...(ipRange ? { ipRange } : {}),
-        options: b.strings('Options'),
+        options: { ...b.strings('Options'), ...(subnet ? {} : { [DEFAULT_POOL_OPTION]: 'true' }) },
       });
       return { PoolID: pool.id, Pool: pool.subnet, Data: {} };
     },
@@ -67,6 +75,12 @@ export function ipamDriverHandlers(ipam: Ipam): Handlers {
         if (isStrandError(err, 'not-found')) return {};
         throw err;
       }
+      // The cluster pool is shared: only what this host's engine left there goes (the pool goes with the cluster network).
+      const alias = await overlays?.poolAlias(id);
+      if (alias) {
+        const mine = (await unlessNotFound(ipam.listAllocations(alias.globalPoolId))) ?? [];
+        for (const a of mine) if (a.host === ipam.hostId && a.owner.containerId === DOCKER_OWNER.containerId) await gone(ipam.releaseAddress(alias.globalPoolId, a.address));
+      }
       for (const a of leaked) await gone(ipam.releaseAddress(id, a.address));
       await gone(ipam.releasePool(id));
       return {};
@@ -78,14 +92,17 @@ export function ipamDriverHandlers(ipam: Ipam): Handlers {
       const address = b.str('Address');
       const opts = b.strings('Options');
       const gateway = opts.RequestAddressType === GATEWAY_TYPE;
-      const got = await ipam.requestAddress(poolId, { ...(gateway ? { gateway: true } : { owner: DOCKER_OWNER }), ...(address ? { address } : {}) });
+      const alias = gateway ? undefined : await overlays?.poolAlias(poolId);
+      const got = await ipam.requestAddress(alias?.globalPoolId ?? poolId, { ...(gateway ? { gateway: true } : { owner: DOCKER_OWNER }), ...(address ? { address } : {}) });
       return { Address: got.cidr, Data: {} };
     },
 
     'IpamDriver.ReleaseAddress': async (body) => {
       const b = Body.of('ReleaseAddress', body);
-      const address = b.str('Address', { required: true });
-      await gone(ipam.releaseAddress(b.str('PoolID', { required: true }), address.split('/')[0]!));
+      const poolId = b.str('PoolID', { required: true });
+      const ip = b.str('Address', { required: true }).split('/')[0]!;
+      const alias = await overlays?.poolAlias(poolId);
+      await gone(ipam.releaseAddress(alias && !alias.local.includes(ip) ? alias.globalPoolId : poolId, ip));
       return {};
     },
   };

@@ -11,7 +11,7 @@ import { Body } from './schema.js';
 import { exposedPorts, portRequests } from './ports.js';
 import type { Handlers } from './http.js';
 
-const GENERIC = 'com.docker.network.generic';
+export const GENERIC = 'com.docker.network.generic';
 const MAC = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/;
 
 /** Docker's option names that a strand driver spells differently. */
@@ -31,7 +31,7 @@ function plainIp(cidr: string, what: string): string {
 }
 
 /** One IPv4Data/IPv6Data entry: the pool the engine's IPAM gave, with its gateway and aux addresses (CIDRs there, plain here). */
-async function subnetOf(ctl: Controller, d: Body, family: 4 | 6, driver: string): Promise<SubnetInfo> {
+export async function subnetOf(ctl: Controller, d: Body, family: 4 | 6, driver: string): Promise<SubnetInfo> {
   const pool = d.str('Pool', { required: true });
   if (d.str('AddressSpace') === 'null' || /^(0\.0\.0\.0|::)\/0$/.test(pool)) {
     throw new StrandError('invalid', `the strand-${driver} driver needs addresses: create the network with --ipam-driver strand-ipam (or the default IPAM) and a --subnet, not --ipam-driver null`);

@@ -1,0 +1,185 @@
+// strand-overlay across Docker engines: three host namespaces on one
+// underlay with etcd, each with its own strand daemon (overlay agent +
+// plugins) and its own dockerd. Each engine creates the network itself;
+// strand makes them one cluster network. Checked with docker commands,
+// traffic between containers of different engines, and the kernel's FDB.
+import assert from 'node:assert/strict';
+import { TestBed, ipJson } from '../harness.js';
+import { waitFor } from '../overlay/cluster.js';
+import { EngineCluster, type ClusterHost } from './engine-cluster.js';
+import { ensureDockerInstalled } from './engine.js';
+
+const CREATE = ['network', 'create', '-d', 'strand-overlay', '--ipam-driver', 'strand-ipam'];
+const BIG = 2 * 1024 * 1024;
+/** An HTTP server with its hostname and a 2 MB file: more than a few full-size segments, so a wrong MTU shows. */
+const WEB = ['sh', '-c', `mkdir -p /www && hostname > /www/index.html && dd if=/dev/urandom of=/www/big bs=1024 count=${BIG / 1024} 2>/dev/null && exec httpd -f -p 80 -h /www`];
+
+interface StrandNetwork {
+  Id: string;
+  Name: string;
+  Scope: string;
+  Driver_State: { vni: string };
+}
+type Listed = { ID: string; Name: string; Scope: string };
+
+describe('docker engines on three hosts share strand-overlay networks', function () {
+  this.timeout(240000);
+  let bed: TestBed;
+  let c: EngineCluster;
+  let hosts: ClusterHost[];
+
+  before(async () => {
+    ensureDockerInstalled();
+    bed = new TestBed();
+    c = await EngineCluster.start(bed, 3);
+    hosts = c.hosts;
+  });
+  after(async () => {
+    await bed?.dispose();
+  });
+  afterEach(() => {
+    for (const { engine } of hosts ?? []) {
+      const ids = engine.docker(['ps', '-aq']).stdout.split('\n').filter(Boolean);
+      if (ids.length) engine.docker(['rm', '-f', ...ids]);
+      engine.docker(['network', 'prune', '-f']);
+    }
+  });
+
+  const strandNetworks = (h: ClusterHost): Listed[] => {
+    const r = h.engine.strand(['network', 'ls', '--format', 'json']);
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as Listed[];
+  };
+  const inspect = (h: ClusterHost, name: string): StrandNetwork => JSON.parse(h.engine.strand(['network', 'inspect', name]).stdout)[0] as StrandNetwork;
+  const ping = (h: ClusterHost, from: string, ip: string): boolean => h.engine.exec(from, ['ping', '-c', '1', '-W', '2', ip], { allowFail: true }).status === 0;
+  const macOf = (h: ClusterHost, container: string): string => h.engine.exec(container, ['cat', '/sys/class/net/eth0/address']).stdout.trim();
+  /** A GET from inside a container, retried while the server starts. */
+  async function fetch(h: ClusterHost, from: string, url: string, pipe = ''): Promise<string> {
+    for (let i = 0; ; i++) {
+      const r = h.engine.exec(from, ['sh', '-c', `wget -q -O - ${url}${pipe}`], { allowFail: true });
+      if (r.status === 0 && r.stdout.trim() !== '') return r.stdout.trim();
+      if (i >= 50) throw new Error(`GET ${url} from ${from} failed: ${r.stderr}`);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  }
+  const devices = (h: ClusterHost, clusterId: string): string[] =>
+    ipJson<{ ifname: string }>(['link', 'show'], h.netns)
+      .map((l) => l.ifname)
+      .filter((n) => n === `vx-${clusterId.slice(0, 12)}` || n === `so-${clusterId.slice(0, 12)}`);
+
+  it('joins the engines\' networks into one cluster network: one VNI, one address pool, traffic across hosts', async () => {
+    const [a, b, h2] = hosts as [ClusterHost, ClusterHost, ClusterHost];
+    for (const h of hosts) h.engine.docker([...CREATE, '--subnet', '10.93.0.0/24', 'ovl']);
+    const engineIds = hosts.map((h) => h.engine.networkId('ovl'));
+    assert.equal(new Set(engineIds).size, 3, 'each engine gave the network its own id');
+    // strand has one global network, the same record from every host.
+    const views = hosts.map((h) => strandNetworks(h).filter((n) => n.Scope === 'global'));
+    for (const v of views) assert.equal(v.length, 1, JSON.stringify(v));
+    assert.equal(views[0]![0]!.Name, 'overlay-10.93.0.0-24');
+    assert.equal(new Set(views.map((v) => v[0]!.ID)).size, 1);
+    const net = inspect(a, views[0]![0]!.Name);
+    assert.ok(Number(net.Driver_State.vni) >= 4096);
+
+    a.engine.container('web', ['--network', 'ovl', '--hostname', 'web-a'], WEB);
+    b.engine.container('cb', ['--network', 'ovl']);
+    h2.engine.container('cc', ['--network', 'ovl']);
+    const ips = [a.engine.ipOn('web', 'ovl'), b.engine.ipOn('cb', 'ovl'), h2.engine.ipOn('cc', 'ovl')];
+    assert.equal(new Set(ips).size, 3, `no address handed out twice across hosts: ${ips.join(' ')}`);
+    for (const ip of ips) assert.match(ip, /^10\.93\.0\.\d+$/);
+    const [ipA, ipB, ipC] = ips as [string, string, string];
+
+    // The agents program peers from the endpoints strand published: each host's FDB has the others' MACs.
+    const dev = `vx-${net.Id.slice(0, 12)}`;
+    const macs = new Map([[a, macOf(a, 'web')], [b, macOf(b, 'cb')], [h2, macOf(h2, 'cc')]]);
+    for (const h of hosts) {
+      const fdb = await waitFor(`${h.id}'s FDB to hold the other hosts' containers`, () => {
+        const f = EngineCluster.fdb(h.netns, dev);
+        return f.size === 2 ? f : undefined;
+      });
+      for (const other of hosts) if (other !== h) assert.equal(fdb.get(macs.get(other)!), other.ip, `${h.id} sends ${other.id}'s container to ${other.ip}`);
+    }
+
+    assert.ok(ping(b, 'cb', ipA));
+    assert.ok(ping(h2, 'cc', ipB));
+    assert.ok(ping(a, 'web', ipC));
+    // TCP: the hostname, then 2 MB whole (the overlay's MTU is the underlay's minus VXLAN's 50 bytes).
+    assert.equal(await fetch(b, 'cb', `http://${ipA}/index.html`), 'web-a');
+    assert.equal(await fetch(h2, 'cc', `http://${ipA}/big`, ' | wc -c'), String(BIG));
+    assert.equal(b.engine.exec('cb', ['cat', '/sys/class/net/eth0/mtu']).stdout.trim(), '1450');
+
+    // A restarted strand daemon still knows which cluster network its engine's network is.
+    await b.engine.stopStrand();
+    await b.engine.startStrand();
+    b.engine.container('cb2', ['--network', 'ovl']);
+    const ipB2 = b.engine.ipOn('cb2', 'ovl');
+    assert.ok(!ips.includes(ipB2));
+    assert.ok(ping(b, 'cb2', ipC));
+    assert.ok(ping(h2, 'cc', ipB2));
+  });
+
+  it('keeps the cluster network while any engine uses it: docker network rm on one host leaves the others working', async () => {
+    const [a, b, h2] = hosts as [ClusterHost, ClusterHost, ClusterHost];
+    for (const h of hosts) h.engine.docker([...CREATE, '--subnet', '10.94.0.0/24', '-o', 'network=shared', 'ovl']);
+    const id = inspect(a, 'shared').Id;
+    a.engine.container('ca', ['--network', 'ovl']);
+    b.engine.container('cb', ['--network', 'ovl']);
+    h2.engine.container('cc', ['--network', 'ovl']);
+    const macB = macOf(b, 'cb');
+    const ipA = a.engine.ipOn('ca', 'ovl');
+    assert.ok(ping(b, 'cb', ipA));
+    assert.deepEqual(devices(b, id).sort(), [`so-${id.slice(0, 12)}`, `vx-${id.slice(0, 12)}`]);
+
+    b.engine.docker(['rm', '-f', 'cb']);
+    b.engine.docker(['network', 'rm', 'ovl']);
+    assert.deepEqual(devices(b, id), [], "host1's bridge and vxlan device went with its engine's network");
+    assert.equal(inspect(a, 'shared').Id, id, 'the cluster network stays for the others');
+    // Its VNI stays claimed: a new overlay network gets another one.
+    b.engine.docker([...CREATE, '--subnet', '10.98.0.0/24', 'other']);
+    assert.notEqual(inspect(b, 'overlay-10.98.0.0-24').Driver_State.vni, inspect(a, 'shared').Driver_State.vni);
+    b.engine.docker(['network', 'rm', 'other']);
+    await waitFor("host0 to forget host1's container", () => !EngineCluster.fdb(a.netns, `vx-${id.slice(0, 12)}`).has(macB));
+    assert.ok(ping(h2, 'cc', ipA));
+    h2.engine.container('cc2', ['--network', 'ovl']);
+    assert.ok(ping(h2, 'cc2', ipA));
+    // host1 can come back to it.
+    b.engine.docker([...CREATE, '--subnet', '10.94.0.0/24', '-o', 'network=shared', 'ovl']);
+    b.engine.container('cb2', ['--network', 'ovl']);
+    assert.ok(ping(b, 'cb2', ipA));
+
+    // The last engine out removes it, cluster-wide.
+    for (const h of hosts) {
+      h.engine.docker(['rm', '-f', ...h.engine.docker(['ps', '-aq']).stdout.split('\n').filter(Boolean)]);
+      h.engine.docker(['network', 'rm', 'ovl']);
+    }
+    for (const h of hosts) {
+      assert.deepEqual(strandNetworks(h).filter((n) => n.Scope === 'global'), []);
+      assert.deepEqual(devices(h, id), []);
+    }
+    // Its pool and VNI went back: the subnet can be had again.
+    a.engine.docker([...CREATE, '--subnet', '10.94.0.0/24', 'again']);
+  });
+
+  it('refuses a host that asks for a known cluster network with another subnet, and other bad requests, with a clear error', () => {
+    const [a, b] = hosts as [ClusterHost, ClusterHost];
+    a.engine.docker([...CREATE, '--subnet', '10.95.0.0/24', '-o', 'network=web', 'web']);
+    const before = b.engine.strand(['network', 'ls']).stdout;
+    const cases: [string[], RegExp][] = [
+      [[...CREATE, '--subnet', '10.96.0.0/24', '-o', 'network=web', 'web'], /strand-overlay network "web" already exists in the cluster \(created on host host0\) with subnet 10\.95\.0\.0\/24, not 10\.96\.0\.0\/24: use the same --subnet on every host/],
+      [[...CREATE, '--subnet', '10.95.0.0/24', '--gateway', '10.95.0.9', '-o', 'network=web', 'web'], /gateway 10\.95\.0\.1 on 10\.95\.0\.0\/24, not 10\.95\.0\.9/],
+      [[...CREATE, '--subnet', '10.95.0.0/16', 'web'], /subnet 10\.95\.0\.0\/16 overlaps subnet 10\.95\.0\.0\/24 of cluster network "web"; to join it, create the network with --subnet 10\.95\.0\.0\/24 -o network=web/],
+      [[...CREATE, 'web'], /needs an explicit --subnet/],
+      [['network', 'create', '-d', 'strand-overlay', '--subnet', '10.97.0.0/24', 'web'], /needs --ipam-driver strand-ipam/],
+      [[...CREATE, '--subnet', '10.97.0.0/24', '-o', 'vni=x', 'web'], /invalid VNI "x"/],
+    ];
+    for (const [args, message] of cases) {
+      const r = b.engine.docker(args, { allowFail: true });
+      assert.notEqual(r.status, 0, args.join(' '));
+      assert.match(r.stderr, message);
+    }
+    assert.doesNotMatch(b.engine.docker(['network', 'ls']).stdout, /\bweb\b/);
+    assert.equal(b.engine.strand(['network', 'ls']).stdout, before, 'nothing half-made in strand');
+    // Each refused pool went back: host1 can take the subnets now.
+    b.engine.docker([...CREATE, '--subnet', '10.95.0.0/24', '-o', 'network=web', 'web']);
+    b.engine.docker(['network', 'create', '-d', 'strand-bridge', '--ipam-driver', 'strand-ipam', '--subnet', '10.96.0.0/24', 'local96']);
+  });
+});
