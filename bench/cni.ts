@@ -4,13 +4,16 @@
 // plugins served by a running `strand daemon` (as installed: the thin front
 // hands each verb to it). The same plugins without a daemon (each verb a Node
 // process) are measured sequentially too, for comparison. Runs inside a
-// namespace of its own, so the host's tables stay untouched.
-import { spawn, type ChildProcess } from 'node:child_process';
+// namespace of its own, so the host's tables stay untouched. strand-overlay
+// (which works only through the daemon and its overlay agent) is measured
+// sequentially beside them, on a one-host overlay whose VTEP is a veth's
+// address in that namespace.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createNetns, deleteNetns } from '../netlink/index.js';
+import { Netlink, createNetns, deleteNetns } from '../netlink/index.js';
 import { installPlugins } from '../plugins/cni/install.js';
 import { invokePluginRaw, outcomeError } from '../plugins/cni/exec.js';
 import { median, nowMs, report } from './stats.js';
@@ -20,6 +23,9 @@ const SEQUENTIAL = 40;
 const PARALLEL = 16;
 const PARALLEL_ROUNDS = 4;
 const REFERENCE_DIR = '/usr/lib/cni';
+/** The overlay agent's VTEP: an address of this benchmark's own namespace. */
+const UNDERLAY_IP = '192.168.253.1';
+const STRAND_BIN = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'bin', 'strand');
 
 interface Side {
   name: string;
@@ -46,9 +52,8 @@ async function cycle(side: Side, path: string[], cid: string, env: Record<string
 }
 
 /** `strand daemon` serving CNI requests; resolves once its socket is up. */
-function startDaemon(env: Record<string, string>): Promise<ChildProcess> {
-  const bin = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'bin', 'strand');
-  const child = spawn(process.execPath, [bin, 'daemon', '--gc-interval', '3600', '--no-docker'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+function startDaemon(env: Record<string, string>, extra: string[] = []): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [STRAND_BIN, 'daemon', '--gc-interval', '3600', '--no-docker', ...extra], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (b: Buffer) => {
@@ -64,7 +69,7 @@ async function measure(): Promise<void> {
   let daemon: ChildProcess | undefined;
   try {
     const bin = join(dir, 'bin');
-    await installPlugins(bin, { names: ['strand-bridge', 'strand-ipam'] });
+    await installPlugins(bin, { names: ['strand-bridge', 'strand-ipam', 'strand-overlay'] });
     const path = [bin, REFERENCE_DIR];
     const env = { STRAND_STORE: `local://${join(dir, 'store')}`, STRAND_RUN_DIR: join(dir, 'run') };
     const common = { cniVersion: '1.0.0', isGateway: true, ipMasq: true };
@@ -75,14 +80,23 @@ async function measure(): Promise<void> {
     // Without a daemon first: every verb is a Node process of its own.
     const alone: number[] = [];
     for (let i = 0; i < 10; i++) alone.push(await cycle(sides[0]!, path, `alone${i}`, env));
-    daemon = await startDaemon(env);
+    // The overlay agent runs beside the CNI server: strand-overlay needs it, the others do not use it.
+    const nl = Netlink.open();
+    nl.links.add({ kind: 'veth', name: 'ul0', up: true, peer: { name: 'ul1' } });
+    nl.links.set('ul1', { up: true });
+    nl.addresses.add('ul0', `${UNDERLAY_IP}/24`);
+    nl.close();
+    daemon = await startDaemon(env, ['--advertise-addr', UNDERLAY_IP, '--host-id', 'bench']);
+    const created = spawnSync(process.execPath, [STRAND_BIN, 'network', 'create', '-d', 'overlay', '--subnet', '10.151.0.0/16', 'bench-ovl'], { env: { ...process.env, ...env, STRAND_HOST_ID: 'bench' }, encoding: 'utf8' });
+    if (created.status !== 0) throw new Error(`strand network create failed: ${created.stderr}`);
+    const overlay: Side = { name: 'overlay', config: { cniVersion: '1.0.0', name: 'bench-overlay', type: 'strand-overlay', network: 'bench-ovl' } };
     // One warm-up cycle each: the first ADD makes the bridge and its rules.
-    for (const s of sides) await cycle(s, path, `warm-${s.name}`, env);
+    for (const s of [...sides, overlay]) await cycle(s, path, `warm-${s.name}`, env);
 
-    const seq: Record<string, number[]> = { strand: [], reference: [] };
+    const seq: Record<string, number[]> = { strand: [], reference: [], overlay: [] };
     for (let i = 0; i < SEQUENTIAL; i++) {
-      // Alternate so drift in machine load hits both sides alike.
-      for (const s of sides) seq[s.name]!.push(await cycle(s, path, `s${i}-${s.name}`, env));
+      // Alternate so drift in machine load hits every side alike.
+      for (const s of [...sides, overlay]) seq[s.name]!.push(await cycle(s, path, `s${i}-${s.name}`, env));
     }
     const par: Record<string, number[]> = { strand: [], reference: [] };
     for (let round = 0; round < PARALLEL_ROUNDS; round++) {
@@ -98,6 +112,8 @@ async function measure(): Promise<void> {
     report('cni_parallel16_strand_ms', median(par.strand!));
     report('cni_parallel16_reference_ms', median(par.reference!));
     report('cni_parallel16_ratio', parRatio);
+    report('cni_sequential_overlay_ms', median(seq.overlay!));
+    report('cni_sequential_overlay_to_bridge_ratio', median(seq.overlay!) / median(seq.strand!));
     report('cni_no_daemon_sequential_strand_ms', median(alone));
     report('cni_no_daemon_sequential_ratio', median(alone) / median(seq.reference!));
     report('cni_cycle_ratio', Math.max(seqRatio, parRatio));
