@@ -47,7 +47,8 @@ export async function main(argv: string[]): Promise<void> {
   const ctl = async (): Promise<Controller> => {
     if (!controller) {
       const { openController } = await import('../core/runtime.js');
-      controller = await openController(store ? { store } : {});
+      // The daemon lives on: its veth deletions go to a worker thread, after the answer.
+      controller = await openController({ ...(store ? { store } : {}), backgroundLinkDeletes: command === 'daemon' });
     }
     return controller;
   };

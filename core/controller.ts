@@ -113,15 +113,16 @@ export class Controller {
     return this.records.store;
   }
 
-  private readonly closers: (() => void)[] = [];
+  private readonly closers: (() => void | Promise<void>)[] = [];
 
   /** Registers something to release when the controller closes. */
-  onClose(fn: () => void): void {
+  onClose(fn: () => void | Promise<void>): void {
     this.closers.push(fn);
   }
 
   async close(): Promise<void> {
-    for (const fn of this.closers.splice(0)) fn();
+    // Last registered, first released: what was opened later may use what came before.
+    for (const fn of this.closers.splice(0).reverse()) await fn();
     this.host.close();
     await this.store.close();
   }

@@ -2,6 +2,7 @@
 // it, a veth per endpoint, and the firewall rules for NAT, isolation, icc and
 // published ports.
 import { Netlink, writeSysctl } from '../../netlink/index.js';
+import type { LinkReaper } from '../../netlink/link-reaper.js';
 import type { Firewall, NetworkRules } from '../../firewall/index.js';
 import { StrandError } from '../../common/errors.js';
 import { NAME_PREFIX, hostVethName, idFromName, shortId, tempVethName } from '../../core/ids.js';
@@ -20,6 +21,12 @@ export class BridgeDriver implements Driver {
     private readonly nl: Netlink,
     /** Opens the firewall; called only when rules are touched (detecting the backend spawns processes). */
     private readonly openFirewall: () => Promise<Firewall>,
+    /**
+     * In a daemon: removes endpoints' veths on another thread, after the
+     * answer (the kernel's ~16 ms per deletion would hold both). Without one,
+     * a deletion is done before deleteEndpoint returns.
+     */
+    private readonly reaper?: LinkReaper,
   ) {}
 
   private firewall(): Promise<Firewall> {
@@ -78,6 +85,7 @@ export class BridgeDriver implements Driver {
   }
 
   async deleteNetwork(network: NetworkRecord): Promise<void> {
+    await this.reaper?.drain();
     const fw = await this.firewall();
     await fw.removeNetwork(this.rules(network));
     this.nl.links.delete(network.driverState.bridge!, { missingOk: true });
@@ -89,6 +97,7 @@ export class BridgeDriver implements Driver {
   async createEndpoint({ network, endpoint, sandboxNs }: EndpointRequest): Promise<Record<string, string>> {
     const mtu = Number(network.driverState.mtu);
     const hostVeth = hostVethName(endpoint.id);
+    await this.reaper?.settled(hostVeth); // an endpoint of this id removed a moment ago
     // With the sandbox known, its end is made right inside it under its final name: no move, no rename.
     const sandboxVeth = sandboxNs ? endpoint.ifName : tempVethName(endpoint.id);
     this.nl.links.add({
@@ -110,7 +119,10 @@ export class BridgeDriver implements Driver {
   }
 
   async deleteEndpoint(_network: NetworkRecord, endpoint: EndpointRecord): Promise<void> {
-    this.nl.links.delete(endpoint.driverState.hostVeth ?? hostVethName(endpoint.id), { missingOk: true });
+    const hostVeth = endpoint.driverState.hostVeth ?? hostVethName(endpoint.id);
+    if (!this.reaper) return this.nl.links.delete(hostVeth, { missingOk: true });
+    // The record goes now; a veth the reaper fails to remove is an orphan that reconcile removes.
+    this.reaper.delete(hostVeth).catch((err: Error) => console.error(`strand: removing ${hostVeth}: ${err.message}`));
   }
 
   async join({ network, endpoint, sandboxNs }: EndpointRequest): Promise<JoinInfo> {

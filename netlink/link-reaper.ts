@@ -1,0 +1,86 @@
+// Deletes links off the caller's thread. Each link deletion makes the kernel
+// wait for an RCU grace period (about 16 ms here) inside the netlink call,
+// which would hold a daemon's whole event loop and the answer it is about to
+// give. The reaper hands names to a worker thread that deletes whatever has
+// queued up in one group delete (Links.deleteMany: one grace period a batch).
+import { Worker } from 'node:worker_threads';
+
+interface Job {
+  names: string[];
+  done: () => void;
+  failed: (err: Error) => void;
+}
+
+export class LinkReaper {
+  private worker: Worker | undefined;
+  private queued: { name: string; done: () => void; failed: (err: Error) => void }[] = [];
+  private running: Job | undefined;
+  /** Names queued or being deleted, with the promise that settles when they are gone. */
+  private readonly pending = new Map<string, Promise<void>>();
+
+  /** netns: a path to the namespace the links are in; default the namespace of the thread that makes the reaper. */
+  constructor(private readonly netns?: string) {}
+
+  /** Resolves once the link is gone (a missing link counts as gone). */
+  delete(name: string): Promise<void> {
+    const known = this.pending.get(name);
+    if (known) return known;
+    const p = new Promise<void>((done, failed) => this.queued.push({ name, done, failed })).finally(() => this.pending.delete(name));
+    this.pending.set(name, p);
+    this.next();
+    return p;
+  }
+
+  /** Settles once a deletion of this name asked for earlier is over (at once when none is). */
+  async settled(name: string): Promise<void> {
+    await this.pending.get(name)?.catch(() => undefined);
+  }
+
+  /** Waits for every deletion asked for so far. */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.pending.values()]);
+  }
+
+  async close(): Promise<void> {
+    await this.drain();
+    await this.worker?.terminate();
+    this.worker = undefined;
+  }
+
+  private start(): Worker {
+    // The worker's thread starts in the namespace of the thread that creates it (ours, outside any withNetns).
+    const w = new Worker(new URL('./link-reaper-worker.js', import.meta.url), { workerData: { netns: this.netns } });
+    w.on('message', (msg: { error?: string }) => {
+      const job = this.running!;
+      this.running = undefined;
+      if (msg.error) job.failed(new Error(msg.error));
+      else job.done();
+      this.next();
+    });
+    w.on('error', (err) => {
+      // A dead worker fails its job and everything queued; the next delete starts a new one.
+      this.worker = undefined;
+      const lost = [this.running, ...this.queued.splice(0).map((q) => ({ names: [q.name], done: q.done, failed: q.failed }))];
+      this.running = undefined;
+      for (const job of lost) job?.failed(err);
+    });
+    return w;
+  }
+
+  private next(): void {
+    if (this.running || this.queued.length === 0) {
+      // Idle, the worker must not keep a process alive (a command that is done exits).
+      if (!this.running) this.worker?.unref();
+      return;
+    }
+    const batch = this.queued.splice(0);
+    this.running = {
+      names: batch.map((b) => b.name),
+      done: () => batch.forEach((b) => b.done()),
+      failed: (err) => batch.forEach((b) => b.failed(err)),
+    };
+    this.worker ??= this.start();
+    this.worker.ref();
+    this.worker.postMessage(this.running.names);
+  }
+}
