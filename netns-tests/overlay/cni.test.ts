@@ -211,4 +211,26 @@ describe('strand-overlay CNI plugin on a 3-host cluster', function () {
     await runConflist(list, { ...n1.opts(pc, 'c'), verb: 'DEL' });
     assert.deepEqual([...cniVeths(h0), ...cniVeths(h1)], []);
   });
+
+  it('gives a pod on a dual-stack overlay one address per family and both default routes, in a 1.0.0 result', async () => {
+    const c = await Cluster.start(bed(), { hosts: 2, cni: true });
+    const [h0, h1] = c.hosts as [Host, Host];
+    h0.strand(['network', 'create', '-d', 'overlay', '--ipv6', '--subnet', '10.213.0.0/24', '--subnet', 'fd00:213::/64', 'dual']);
+    const [n0, n1] = [node(bed(), h0), node(bed(), h1)];
+    const [pa, pb] = [bed().netns('pa').name, bed().netns('pb').name];
+    const list = { ...conflist('dual'), cniVersion: '1.0.0' };
+    const a = await runConflist(list, { ...n0.opts(pa, 'a', { capabilityArgs: { ips: ['fd00:213::a'] } }), verb: 'ADD' });
+    await runConflist(list, { ...n1.opts(pb, 'b'), verb: 'ADD' });
+    assert.equal(a.raw.cniVersion, '1.0.0');
+    assert.deepEqual(a.result.ips!.map((ip) => ip.address.includes(':') ? ip.address : 'v4').sort(), ['fd00:213::a/64', 'v4']);
+    assert.deepEqual(a.result.routes!.map((r) => r.dst).sort(), ['0.0.0.0/0', '::/0']);
+    assert.ok(ipJson<{ dst: string }>(['-6', 'route', 'show'], pa).some((r) => r.dst === 'default'));
+    await serve(bed(), pa, 'tcp', 5000, 'a');
+    const v6b = ipJson<{ addr_info: { local: string; family: string; scope: string }[] }>(['addr', 'show', 'dev', 'eth0'], pb)[0]!.addr_info.find((x) => x.family === 'inet6' && x.scope === 'global')!.local;
+    assert.equal(await answer(() => ask(pb, 'tcp', 'fd00:213::a', 5000)), `a ${v6b}`);
+    await runConflist(list, { ...n0.opts(pa, 'a'), verb: 'CHECK' });
+    await runConflist(list, { ...n0.opts(pa, 'a'), verb: 'DEL' });
+    await runConflist(list, { ...n1.opts(pb, 'b'), verb: 'DEL' });
+    assert.deepEqual([...cniVeths(h0), ...cniVeths(h1)], []);
+  });
 });
