@@ -36,12 +36,13 @@ export async function dump(store: Store | undefined, hostId: string, runDir: str
       // The agent's last desired state against what the kernel holds now.
       live = (agent?.tables ?? []).map((t) => {
         const now = actualFor(nl, t.device);
-        return { ...t, present: now !== undefined, actual: now ?? { fdb: [], neigh: [] } };
+        return { ...t, present: now !== undefined, actual: now ?? { fdb: [], neigh: [] }, mtu: { desired: t.mtu?.desired ?? 0, actual: nl.links.find(t.device)?.mtu ?? 0 } };
       });
     }
   } finally {
     nl.close();
   }
-  const withPending = live.map((t) => ({ ...t, pending: t.present ? changeCount(diff(t)) : 0 }));
+  // A device whose MTU is not the cluster's yet counts as one pending change.
+  const withPending = live.map((t) => ({ ...t, pending: t.present ? changeCount(diff(t)) + Number(t.mtu.desired !== t.mtu.actual) : 0 }));
   return { hostId, store: storeState, agent, inSync: withPending.every((t) => t.pending === 0), tables: withPending };
 }

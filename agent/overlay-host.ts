@@ -35,6 +35,18 @@ export class HostRegistration {
     await this.store.put(hostKey(this.hostId), JSON.stringify(this.record), { lease: this.lease.id });
   }
 
+  /**
+   * Publishes the record again when the underlay changed under the running
+   * agent (its MTU lowered, say): the cluster's overlay MTU follows it.
+   */
+  async refresh(): Promise<void> {
+    if (!this.record || !this.lease) return;
+    const now = this.describe();
+    if (now.underlayMtu === this.record.underlayMtu && now.underlay === this.record.underlay) return;
+    this.record = { ...now, since: this.record.since };
+    await this.store.put(hostKey(this.hostId), JSON.stringify(this.record), { lease: this.lease.id });
+  }
+
   /** Registers, then keeps renewing until stop(). */
   async start(): Promise<void> {
     await this.register();

@@ -13,6 +13,7 @@ import type { Store, Watcher, WatchEvent } from '../store/types.js';
 import { GLOBAL_ENDPOINTS, GLOBAL_NETWORKS, type GlobalEndpoint } from '../core/records.js';
 import type { NetworkRecord } from '../core/types.js';
 import { HOSTS_PREFIX, type HostRecord } from '../drivers/overlay/hosts.js';
+import { setOverlayMtu } from '../drivers/overlay/mtu.js';
 import { HostRegistration } from './overlay-host.js';
 import { apply, changeCount, diff, emptyView, tables, type ClusterView, type PeerTable } from './overlay-tables.js';
 import { loadView } from './overlay-view.js';
@@ -84,6 +85,8 @@ export class OverlayPeers {
   async resync(): Promise<void> {
     if (this.stopped) return;
     try {
+      // An underlay whose MTU changed is published before the view is read, so this host's own tables see it too.
+      await this.registration.refresh();
       const { view, revision: rev } = await loadView(this.o.store);
       if (!view.hosts.has(this.o.hostId)) await this.registration.register();
       for (const [id, net] of this.view.networks) if (!view.networks.has(id)) this.networkGone(net);
@@ -173,6 +176,7 @@ export class OverlayPeers {
     const current = tables(this.nl, this.view, this.o.hostId);
     for (const t of current) {
       if (!t.present) continue;
+      this.alignMtu(t);
       const c = diff(t);
       if (!changeCount(c)) continue;
       try {
@@ -184,6 +188,18 @@ export class OverlayPeers {
       }
     }
     return current;
+  }
+
+  /** The network's devices and containers follow the cluster's smallest underlay (see drivers/overlay/mtu.ts). */
+  private alignMtu(t: PeerTable): void {
+    if (t.mtu.actual === t.mtu.desired || !Number.isFinite(t.mtu.desired)) return;
+    try {
+      const changed = setOverlayMtu(this.nl, t.networkId, t.mtu.desired);
+      this.log(`network ${t.network}: MTU ${t.mtu.actual} -> ${t.mtu.desired} (${changed.join(', ')})`);
+    } catch (err) {
+      this.lastError = `${t.device}: ${(err as Error).message}`;
+      this.log(`setting the MTU of network ${t.network} failed: ${(err as Error).message}`);
+    }
   }
 
   status(): AgentStatus {

@@ -8,6 +8,7 @@ import type { GlobalEndpoint } from '../core/records.js';
 import type { NetworkRecord } from '../core/types.js';
 import type { HostRecord } from '../drivers/overlay/hosts.js';
 import { vxlanName } from '../drivers/overlay/names.js';
+import { overlayMtu } from '../drivers/overlay/mtu.js';
 
 export interface Fdb {
   mac: string;
@@ -27,6 +28,8 @@ export interface PeerTable {
   present: boolean;
   desired: { fdb: Fdb[]; neigh: Neigh[] };
   actual: { fdb: Fdb[]; neigh: Neigh[] };
+  /** The network's MTU from the live hosts' underlays (or --opt mtu), and the vxlan device's now (0 when absent). */
+  mtu: { desired: number; actual: number };
 }
 
 /** The cluster as this host last read it from the store. */
@@ -88,6 +91,7 @@ export function tables(nl: Netlink, view: ClusterView, selfHostId: string): Peer
   for (const net of overlays) {
     const device = vxlanName(net.id);
     const actual = actualIn(k, device);
+    const ownMtu = view.hosts.get(selfHostId)?.underlayMtu ?? Infinity;
     out.push({
       network: net.name,
       networkId: net.id,
@@ -96,6 +100,7 @@ export function tables(nl: Netlink, view: ClusterView, selfHostId: string): Peer
       present: actual !== undefined,
       desired: desiredFor(view, net.id, selfHostId),
       actual: actual ?? { fdb: [], neigh: [] },
+      mtu: { desired: overlayMtu(net, view.hosts.values(), ownMtu), actual: k.links.get(device)?.mtu ?? 0 },
     });
   }
   return out.sort((a, b) => a.network.localeCompare(b.network));

@@ -6,6 +6,7 @@ import { Addresses } from './addresses.js';
 import { Routes } from './routes.js';
 import { Neighbours } from './neighbours.js';
 import { withNetns, type NetNs } from './namespace.js';
+import { netnsIdOf } from './nsid.js';
 
 export class Netlink {
   readonly links: Links;
@@ -23,6 +24,11 @@ export class Netlink {
   /** Talks to the given namespace, or to the one this thread is in now. */
   static open(ns?: NetNs): Netlink {
     return new Netlink(ns ? withNetns(ns, () => new RtnlSocket()) : new RtnlSocket());
+  }
+
+  /** The id this namespace knows `ns` by (what a veth reports as its peer's namespace), if it has given it one. */
+  netnsIdOf(ns: NetNs): number | undefined {
+    return netnsIdOf(this.sock, ns);
   }
 
   close(): void {

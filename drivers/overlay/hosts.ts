@@ -23,9 +23,14 @@ export async function getHost(store: Store, hostId: string): Promise<HostRecord 
   return kv ? (JSON.parse(kv.value) as HostRecord) : undefined;
 }
 
+/** Every live host (records go with their leases). */
+export async function listHosts(store: Store): Promise<HostRecord[]> {
+  return (await store.list(HOSTS_PREFIX)).map((kv) => JSON.parse(kv.value) as HostRecord);
+}
+
 /** This host's record; the overlay cannot work here without it. */
-export async function requireHost(store: Store, hostId: string): Promise<HostRecord> {
-  const host = await getHost(store, hostId);
+export async function requireHost(store: Store, hostId: string, hosts?: HostRecord[]): Promise<HostRecord> {
+  const host = hosts ? hosts.find((h) => h.hostId === hostId) : await getHost(store, hostId);
   if (!host) {
     throw new StrandError('unavailable', `host "${hostId}" has no overlay agent registered in the store: start "strand daemon --store URL --advertise-addr IP --host-id ${hostId}" on it first`);
   }

@@ -16,8 +16,9 @@ import { shortId } from '../../core/ids.js';
 import type { Store } from '../../store/types.js';
 import type { Driver, EndpointRecord, EndpointRequest, JoinInfo, NetworkRecord } from '../../core/types.js';
 import { BridgeDriver } from '../bridge/index.js';
-import { OVERLAY_PREFIX, VXLAN_OVERHEAD, VXLAN_PORT, overlayBridgeName, vxlanName } from './names.js';
-import { requireHost } from './hosts.js';
+import { OVERLAY_PREFIX, VXLAN_PORT, overlayBridgeName, vxlanName } from './names.js';
+import { listHosts, requireHost } from './hosts.js';
+import { overlayMtu, setOverlayMtu } from './mtu.js';
 import { allocateVni, releaseVni } from './vni.js';
 import { overlaySettings } from './options.js';
 
@@ -74,11 +75,13 @@ export class OverlayDriver implements Driver {
    */
   async ensureLocal(network: NetworkRecord, options: { rules?: 'always' | 'if-new' } = {}): Promise<NetworkRecord> {
     const { store, hostId } = this.cluster();
-    const host = await requireHost(store, hostId);
+    const hosts = await listHosts(store);
+    const host = await requireHost(store, hostId, hosts);
     const addr = this.nl.addresses.list({ family: 4 }).find((a) => a.ip === host.vtep);
     if (!addr) throw new StrandError('unavailable', `advertise address ${host.vtep} of host "${hostId}" is on no interface here; restart the agent with this host's address`);
     const underlay = this.nl.links.get(addr.index);
-    const mtu = network.driverState.mtu ? Number(network.driverState.mtu) : underlay.mtu - VXLAN_OVERHEAD;
+    // The smallest underlay among live hosts (this one's as it is now), unless --opt mtu fixed it.
+    const mtu = overlayMtu(network, hosts, underlay.mtu);
     const view = this.view(network, mtu);
     const { created } = this.bridge.ensureBridge(view);
     if (created || options.rules !== 'if-new') await this.bridge.ensureRules(view);
@@ -93,7 +96,9 @@ export class OverlayDriver implements Driver {
       found = undefined;
     }
     if (!found) this.nl.links.add({ kind: 'vxlan', name, vni, local: host.vtep, underlay: addr.index, port: VXLAN_PORT, learning: false, proxy: true, mtu, master: bridge, up: true });
-    else this.nl.links.set(name, { master: bridge, mtu, up: true });
+    else this.nl.links.set(name, { master: bridge, up: true });
+    // A host with a smaller underlay joined since: existing containers' interfaces follow too.
+    if (found && found.mtu !== mtu) setOverlayMtu(this.nl, network.id, mtu);
     return view;
   }
 

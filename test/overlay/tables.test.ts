@@ -26,7 +26,7 @@ describe('overlay peer tables', () => {
 
   it('adds what is missing, moves a MAC to its new VTEP, and removes what no endpoint wants', () => {
     const t: PeerTable = {
-      network: 'n', networkId: 'n', vni: 4096, device: 'vx', present: true,
+      network: 'n', networkId: 'n', vni: 4096, device: 'vx', present: true, mtu: { desired: 1450, actual: 1450 },
       desired: { fdb: [{ mac: 'm1', dst: 'h1' }, { mac: 'm2', dst: 'h2' }], neigh: [{ ip: '10.0.0.1', mac: 'm1' }] },
       actual: { fdb: [{ mac: 'm2', dst: 'old' }, { mac: 'm9', dst: 'h9' }], neigh: [{ ip: '10.0.0.1', mac: 'm1' }, { ip: '10.0.0.9', mac: 'm9' }] },
     };
