@@ -5,16 +5,16 @@
 // queued up in one group delete (Links.deleteMany: one grace period a batch).
 import { Worker } from 'node:worker_threads';
 
-interface Job {
-  names: string[];
+interface Request {
+  name: string;
   done: () => void;
   failed: (err: Error) => void;
 }
 
 export class LinkReaper {
   private worker: Worker | undefined;
-  private queued: { name: string; done: () => void; failed: (err: Error) => void }[] = [];
-  private running: Job | undefined;
+  private queued: Request[] = [];
+  private running: Request[] | undefined;
   /** Names queued or being deleted, with the promise that settles when they are gone. */
   private readonly pending = new Map<string, Promise<void>>();
 
@@ -50,19 +50,22 @@ export class LinkReaper {
   private start(): Worker {
     // The worker's thread starts in the namespace of the thread that creates it (ours, outside any withNetns).
     const w = new Worker(new URL('./link-reaper-worker.js', import.meta.url), { workerData: { netns: this.netns } });
-    w.on('message', (msg: { error?: string }) => {
-      const job = this.running!;
+    w.on('message', (msg: { failed: Record<string, string> }) => {
+      const batch = this.running ?? [];
       this.running = undefined;
-      if (msg.error) job.failed(new Error(msg.error));
-      else job.done();
+      for (const r of batch) {
+        const why = msg.failed[r.name];
+        if (why === undefined) r.done();
+        else r.failed(new Error(why));
+      }
       this.next();
     });
     w.on('error', (err) => {
-      // A dead worker fails its job and everything queued; the next delete starts a new one.
+      // A dead worker fails its batch and everything queued; the next delete starts a new one.
       this.worker = undefined;
-      const lost = [this.running, ...this.queued.splice(0).map((q) => ({ names: [q.name], done: q.done, failed: q.failed }))];
+      const lost = [...(this.running ?? []), ...this.queued.splice(0)];
       this.running = undefined;
-      for (const job of lost) job?.failed(err);
+      for (const r of lost) r.failed(err);
     });
     return w;
   }
@@ -73,14 +76,9 @@ export class LinkReaper {
       if (!this.running) this.worker?.unref();
       return;
     }
-    const batch = this.queued.splice(0);
-    this.running = {
-      names: batch.map((b) => b.name),
-      done: () => batch.forEach((b) => b.done()),
-      failed: (err) => batch.forEach((b) => b.failed(err)),
-    };
+    this.running = this.queued.splice(0);
     this.worker ??= this.start();
     this.worker.ref();
-    this.worker.postMessage(this.running.names);
+    this.worker.postMessage(this.running.map((r) => r.name));
   }
 }
