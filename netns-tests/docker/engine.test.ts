@@ -3,10 +3,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { TestBed, ipJson, run } from '../harness.js';
+import { OUTSIDE } from '../support/topology.js';
+import { serve } from '../support/traffic.js';
 import { DockerEngine, ensureDockerInstalled, IMAGE } from './engine.js';
 
 const FETCH = 'fetch(process.argv[1], { signal: AbortSignal.timeout(2000) }).then((r) => r.text()).then((t) => process.stdout.write(t), () => process.exit(1))';
 const CREATE = ['network', 'create', '-d', 'strand-bridge', '--ipam-driver', 'strand-ipam'];
+const WEB = ['sh', '-c', 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www'];
 
 describe('docker engine with strand drivers', function () {
   this.timeout(180000);
@@ -36,6 +39,24 @@ describe('docker engine with strand drivers', function () {
   /** Ping from inside a container: true when answered. */
   function ping(from: string, ip: string): boolean {
     return e.exec(from, ['ping', '-c', '1', '-W', '2', ip], { allowFail: true }).status === 0;
+  }
+
+  /** GET from the host namespace, retried while the server starts; '' when nothing answered. Node as the client: busybox's static wget crashes outside a container here. */
+  async function getFromHost(port: number, tries = 50): Promise<string> {
+    for (let i = 0; i < tries; i++) {
+      const got = spawnSync('nsenter', [`--net=/run/netns/${e.host}`, process.execPath, '-e', FETCH, `http://127.0.0.1:${port}/index.html`], { encoding: 'utf8', timeout: 5000 }).stdout;
+      if (got) return got.trim();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return '';
+  }
+
+  const nat = (): string => run('ip', ['netns', 'exec', e.host, 'iptables-save', '-t', 'nat']).stdout;
+
+  /** `ip -j -d link show DEV` inside a running container's network namespace. */
+  function linkIn(container: string, dev: string): { ifname: string; linkinfo?: { info_kind: string; info_data?: { mode?: string } } } {
+    const pid = e.docker(['inspect', '-f', '{{.State.Pid}}', container]).stdout.trim();
+    return JSON.parse(run('nsenter', [`--net=/proc/${pid}/ns/net`, 'ip', '-j', '-d', 'link', 'show', 'dev', dev]).stdout)[0];
   }
 
   it('creates a network with --subnet, --gateway, --ip-range, --aux-address and an MTU; containers on it reach each other', () => {
@@ -75,35 +96,21 @@ describe('docker engine with strand drivers', function () {
 
   it('publishes -p 127.0.0.1:18080:80 to the host namespace, and -P on a picked port', async () => {
     e.docker([...CREATE, '--subnet', '10.65.0.0/24', 'n1']);
-    const web = ['sh', '-c', 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 80 -h /www'];
-    e.container('web', ['--network', 'n1', '--hostname', 'web1', '-p', '127.0.0.1:18080:80'], web);
-    // Node as the client: busybox's static wget crashes outside a container here.
-    const get = (port: number): string =>
-      spawnSync('nsenter', [`--net=/run/netns/${e.host}`, process.execPath, '-e', FETCH, `http://127.0.0.1:${port}/index.html`], { encoding: 'utf8', timeout: 5000 }).stdout;
-    let got = '';
-    for (let i = 0; i < 50 && got === ''; i++) {
-      got = get(18080);
-      if (!got) await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.equal(got.trim(), 'web1', `nat:\n${run('ip', ['netns', 'exec', e.host, 'iptables-save', '-t', 'nat']).stdout}\nlogs: ${e.docker(['logs', 'web'], { allowFail: true }).stderr}\nstrand: ${e.strandOutput}`);
+    e.container('web', ['--network', 'n1', '--hostname', 'web1', '-p', '127.0.0.1:18080:80'], WEB);
+    assert.equal(await getFromHost(18080), 'web1', `nat:\n${nat()}\nlogs: ${e.docker(['logs', 'web'], { allowFail: true }).stderr}\nstrand: ${e.strandOutput}`);
 
-    e.container('web2', ['--network', 'n1', '--hostname', 'web2', '-P', '--expose', '80'], web);
+    e.container('web2', ['--network', 'n1', '--hostname', 'web2', '-P', '--expose', '80'], WEB);
     const ip2 = e.ipOn('web2', 'n1');
     // The kernel's own record of the publication: a DNAT rule to the container.
-    const nat = run('ip', ['netns', 'exec', e.host, 'iptables-save', '-t', 'nat']).stdout;
-    const rule = nat.split('\n').find((l) => l.includes(`--to-destination ${ip2}:80`));
-    assert.ok(rule, `a DNAT rule for ${ip2}:80 in:\n${nat}`);
+    const rules = nat();
+    const rule = rules.split('\n').find((l) => l.includes(`--to-destination ${ip2}:80`));
+    assert.ok(rule, `a DNAT rule for ${ip2}:80 in:\n${rules}`);
     const port = Number(/--dport (\d+)/.exec(rule)![1]);
     assert.ok(port >= 49153 && port <= 60999, `dynamic port ${port}`);
-    got = '';
-    for (let i = 0; i < 50 && got === ''; i++) {
-      got = get(port);
-      if (!got) await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.equal(got.trim(), 'web2');
+    assert.equal(await getFromHost(port), 'web2');
     // Stopping the container unpublishes.
     e.docker(['rm', '-f', 'web2']);
-    assert.doesNotMatch(run('ip', ['netns', 'exec', e.host, 'iptables-save', '-t', 'nat']).stdout, new RegExp(`--to-destination ${ip2.replace(/\./g, '\\.')}:80`));
+    assert.doesNotMatch(nat(), new RegExp(`--to-destination ${ip2.replace(/\./g, '\\.')}:80`));
   });
 
   it('connects and disconnects a running container; two strand networks stay apart', () => {
@@ -168,16 +175,86 @@ describe('docker engine with strand drivers', function () {
 
   it('keeps networks, endpoints and published ports across a strand daemon restart', async () => {
     e.docker([...CREATE, '--subnet', '10.71.0.0/24', 'n1']);
-    e.container('ca', ['--network', 'n1']);
+    e.container('ca', ['--network', 'n1', '--hostname', 'web-a', '-p', '127.0.0.1:18090:80'], WEB);
     e.container('cb', ['--network', 'n1']);
+    const ipA = e.ipOn('ca', 'n1');
+    const dnatTo = (ip: string): string[] => nat().split('\n').filter((l) => l.includes('DNAT') && l.includes(`--to-destination ${ip}:`));
+    assert.equal(await getFromHost(18090), 'web-a');
     await e.stopStrand();
     await e.startStrand();
     assert.ok(ping('ca', e.ipOn('cb', 'n1')));
-    // The restarted daemon still answers for the network dockerd will never create again.
-    e.container('cc', ['--network', 'n1']);
-    assert.ok(ping('cc', e.ipOn('ca', 'n1')));
-    e.docker(['rm', '-f', 'ca', 'cb', 'cc']);
+    assert.equal(await getFromHost(18090), 'web-a', 'the published port still answers');
+    assert.equal(dnatTo(ipA).length, 1, `one DNAT rule for ${ipA}, not restored twice:\n${nat()}`);
+    // The restarted daemon still answers for the network dockerd will never create again, and publishes on it.
+    e.container('cc', ['--network', 'n1', '--hostname', 'web-c', '-p', '127.0.0.1:18091:80'], WEB);
+    const ipC = e.ipOn('cc', 'n1');
+    assert.ok(ping('cc', ipA));
+    assert.equal(await getFromHost(18091), 'web-c');
+    // What was published before the restart is unpublished by the restarted daemon.
+    e.docker(['rm', '-f', 'ca']);
+    assert.deepEqual(dnatTo(ipA), [], `no DNAT left for ${ipA}:\n${nat()}`);
+    assert.doesNotMatch(nat(), /--dport 18090\b/);
+    assert.equal(await getFromHost(18090, 3), '');
+    assert.equal(await getFromHost(18091), 'web-c');
+    e.docker(['rm', '-f', 'cb', 'cc']);
+    assert.deepEqual(dnatTo(ipC), []);
+    assert.doesNotMatch(nat(), /--to-destination 10\.71\./);
     e.docker(['network', 'rm', 'n1']);
+  });
+
+  it('puts containers on the underlay with strand-macvlan -o parent=: their own addresses, no NAT, no ports', async () => {
+    e.docker(['network', 'create', '-d', 'strand-macvlan', '--ipam-driver', 'strand-ipam', '--subnet', '203.0.113.0/24', '--gateway', OUTSIDE, '--ip-range', '203.0.113.128/25', '-o', 'parent=out0', 'lan']);
+    e.container('ma', ['--network', 'lan']);
+    e.container('mb', ['--network', 'lan']);
+    const [ipA, ipB] = [e.ipOn('ma', 'lan'), e.ipOn('mb', 'lan')];
+    assert.match(ipA, /^203\.0\.113\.(12[89]|1[3-9]\d|2\d\d)$/, 'from the --ip-range');
+    const link = linkIn('ma', 'eth0');
+    assert.equal(link.linkinfo?.info_kind, 'macvlan');
+    assert.equal(link.linkinfo?.info_data?.mode, 'bridge');
+    assert.match(e.exec('ma', ['ip', 'route']).stdout, new RegExp(`default via ${OUTSIDE.replace(/\./g, '\\.')} dev eth0`));
+    assert.ok(ping('ma', ipB), 'bridge mode: siblings talk');
+    assert.ok(ping('ma', OUTSIDE));
+    // The underlay sees the container's own address, both ways.
+    await serve(bed, e.world!.outside.name, 'tcp', 8000, 'out');
+    assert.equal(e.exec('mb', ['sh', '-c', `nc -w 2 ${OUTSIDE} 8000 </dev/null`]).stdout.trim(), `out ${ipB}`);
+    assert.equal(run('ip', ['netns', 'exec', e.world!.outside.name, 'ping', '-c', '1', '-W', '2', ipA], { allowFail: true }).status, 0);
+    // Ports cannot be published on a macvlan network: said, not ignored.
+    const published = e.docker(['run', '-d', '--name', 'mp', '--network', 'lan', '-p', '18095:80', IMAGE, 'sleep', '60'], { allowFail: true });
+    assert.notEqual(published.status, 0);
+    assert.match(published.stderr, /macvlan network: containers are reached at their own addresses, ports cannot be published/);
+    const bad = e.docker(['network', 'create', '-d', 'strand-macvlan', '--ipam-driver', 'strand-ipam', '--subnet', '198.51.100.0/24', '-o', 'parent=nosuch0', 'bad'], { allowFail: true });
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /parent interface "nosuch0" does not exist/);
+    e.docker(['rm', '-f', 'ma', 'mb', 'mp']);
+    assert.deepEqual(ipJson<{ ifname: string; linkinfo?: { info_kind: string } }>(['-d', 'link', 'show'], e.host).filter((l) => l.linkinfo?.info_kind === 'macvlan'), [], 'no macvlan left in the host namespace');
+  });
+
+  it('gives containers IPv6 addresses with --ipv6 --subnet fd..::/64, and they ping6 each other', async () => {
+    e.docker([...CREATE, '--ipv6', '--subnet', 'fd00:73::/64', 'n6']);
+    const id = e.networkId('n6');
+    e.container('ca', ['--network', 'n6']);
+    e.container('cb', ['--network', 'n6', '--ip6', 'fd00:73::77']);
+    const v6 = (c: string): string => e.docker(['inspect', '-f', '{{(index .NetworkSettings.Networks "n6").GlobalIPv6Address}}', c]).stdout.trim();
+    const [a6, b6] = [v6('ca'), v6('cb')];
+    assert.match(a6, /^fd00:73::[0-9a-f]+$/);
+    assert.equal(b6, 'fd00:73::77');
+    assert.match(e.exec('cb', ['ip', '-6', 'addr', 'show', 'eth0']).stdout, /inet6 fd00:73::77\/64/);
+    // IPv4 too: dockerd always asks for one, and strand-ipam picked a default pool.
+    assert.match(e.ipOn('ca', 'n6'), /^\d+\.\d+\.\d+\.\d+$/);
+    // The gateway is on strand's bridge in the host namespace, and is the default route inside.
+    const br = ipJson<{ ifname: string; addr_info: { family: string; local: string }[] }>(['addr', 'show'], e.host).find((l) => l.ifname === `sb-${id.slice(0, 12)}`);
+    const gw6 = br?.addr_info.find((a) => a.family === 'inet6' && a.local.startsWith('fd00:73::'))?.local;
+    assert.ok(gw6, 'the bridge holds the IPv6 gateway');
+    assert.match(e.exec('ca', ['ip', '-6', 'route']).stdout, new RegExp(`default via ${gw6}`));
+    // Duplicate address detection may hold a new address back for a moment.
+    let ok = false;
+    for (let i = 0; i < 30 && !ok; i++) {
+      ok = e.exec('ca', ['ping6', '-c', '1', '-W', '2', b6], { allowFail: true }).status === 0;
+      if (!ok) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(ok, 'ca reaches cb over IPv6');
+    assert.equal(e.exec('cb', ['ping6', '-c', '1', '-W', '2', a6], { allowFail: true }).status, 0);
+    assert.equal(e.exec('cb', ['ping6', '-c', '1', '-W', '2', gw6], { allowFail: true }).status, 0);
   });
 
   it('keeps working across a dockerd restart: stale endpoints cleaned, containers with a restart policy rejoin', async () => {
