@@ -230,7 +230,8 @@ export class Controller {
     if (!net) throw new StrandError('not-found', `network "${ref}" not found`);
     const eps = await this.endpointsOf(net);
     if (eps.length) {
-      const names = await Promise.all(eps.map(async (e) => (await this.records.getSandbox(e.sandboxId))?.name ?? shortId(e.sandboxId)));
+      // A detached endpoint (an engine's or a CNI runtime's) has no sandbox of strand's: its own id names it.
+      const names = await Promise.all(eps.map(async (e) => (e.sandboxId ? (await this.records.getSandbox(e.sandboxId))?.name ?? shortId(e.sandboxId) : `(detached endpoint ${shortId(e.id)})`)));
       throw new StrandError('in-use', `network "${net.name}" still has ${eps.length} endpoint(s), in sandbox(es) ${names.join(', ')}; disconnect or remove them first`);
     }
     if (net.scope === 'global') {

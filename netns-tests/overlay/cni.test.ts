@@ -112,6 +112,11 @@ describe('strand-overlay CNI plugin on a 3-host cluster', function () {
     assert.equal(await answer(() => ask(p1, 'tcp', ip0, 5000)), `pod0 ${ip1}`);
     await runConflist(list, { ...n0.opts(p0, 'pod0'), verb: 'CHECK' });
 
+    // The network cannot be removed under a pod, and the refusal names the pod's endpoint.
+    const refused = h0.strand(['network', 'rm', 'ovl'], { allowFail: true });
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /still has 1 endpoint\(s\).*detached endpoint cni[0-9a-f]{9}/);
+
     run('ip', ['-n', p0, 'addr', 'del', `${ip0}/24`, 'dev', 'eth0']);
     await expectCniError(runConflist(list, { ...n0.opts(p0, 'pod0'), verb: 'CHECK' }), 999, new RegExp(`address ${ip0.replace(/\./g, '\\.')}/24 is missing from eth0`));
 
