@@ -238,4 +238,22 @@ describe('strand-overlay CNI plugin on a 3-host cluster', function () {
     await runConflist(list, { ...n1.opts(pb, 'b'), verb: 'DEL' });
     assert.deepEqual([...cniVeths(h0), ...cniVeths(h1)], []);
   });
+
+  it('serves 8 concurrent ADDs on a host that has no endpoint on the network yet, then 8 concurrent DELs', async () => {
+    const c = await Cluster.start(bed(), { hosts: 2, cni: true });
+    const [h0, h1] = c.hosts as [Host, Host];
+    h1.strand(['network', 'create', '-d', 'overlay', '--subnet', '10.214.0.0/24', 'busy']);
+    const n0 = node(bed(), h0);
+    const pods = Array.from({ length: 8 }, (_, i) => bed().netns(`c${i}`).name);
+    const list = conflist('busy');
+    const added = await Promise.all(pods.map((p, i) => runConflist(list, { ...n0.opts(p, `ctr${i}`), verb: 'ADD' })));
+    const ips = added.map((a) => a.result.ips![0]!.address);
+    assert.equal(new Set(ips).size, 8, ips.join(' '));
+    assert.equal(cniVeths(h0).length, 8);
+    await serve(bed(), pods[0]!, 'tcp', 5000, 'first');
+    assert.equal(await answer(() => ask(pods[7]!, 'tcp', ips[0]!.split('/')[0]!, 5000)), `first ${ips[7]!.split('/')[0]}`);
+    await Promise.all(pods.map((p, i) => runConflist(list, { ...n0.opts(p, `ctr${i}`), verb: 'DEL' })));
+    assert.deepEqual(cniVeths(h0), []);
+    assert.deepEqual(endpointsOn(h0, 'busy'), {});
+  });
 });
