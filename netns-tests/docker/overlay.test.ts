@@ -4,6 +4,7 @@
 // strand makes them one cluster network. Checked with docker commands,
 // traffic between containers of different engines, and the kernel's FDB.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { TestBed, ipJson } from '../harness.js';
 import { waitFor } from '../overlay/cluster.js';
 import { EngineCluster, type ClusterHost } from './engine-cluster.js';
@@ -62,6 +63,14 @@ describe('docker engines on three hosts share strand-overlay networks', function
       await new Promise((res) => setTimeout(res, 100));
     }
   }
+  /** A docker command on a host's engine, not waiting: for hosts acting at the same moment. */
+  const dockerAsync = (h: ClusterHost, args: string[]): Promise<{ status: number; stderr: string }> =>
+    new Promise((resolve) => {
+      const child = spawn('docker', ['-H', `unix://${h.engine.socket}`, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d));
+      child.once('exit', (code) => resolve({ status: code ?? -1, stderr }));
+    });
   const devices = (h: ClusterHost, clusterId: string): string[] =>
     ipJson<{ ifname: string }>(['link', 'show'], h.netns)
       .map((l) => l.ifname)
@@ -157,6 +166,29 @@ describe('docker engines on three hosts share strand-overlay networks', function
     }
     // Its pool and VNI went back: the subnet can be had again.
     a.engine.docker([...CREATE, '--subnet', '10.94.0.0/24', 'again']);
+  });
+
+  it('makes one network when every host creates it at the same moment, dual-stack', async () => {
+    const args = [...CREATE, '--ipv6', '--subnet', '10.99.0.0/24', '--subnet', 'fd00:99::/64', 'ovl'];
+    const results = await Promise.all(hosts.map((h) => dockerAsync(h, args)));
+    results.forEach((r, i) => assert.equal(r.status, 0, `host${i}: ${r.stderr}`));
+    const global = hosts.map((h) => strandNetworks(h).filter((n) => n.Scope === 'global'));
+    for (const g of global) assert.deepEqual(g.map((n) => n.Name), ['overlay-10.99.0.0-24_fd00-99---64']);
+    const [a, b] = hosts as [ClusterHost, ClusterHost];
+    a.engine.container('ca', ['--network', 'ovl']);
+    b.engine.container('cb', ['--network', 'ovl']);
+    const v6 = (h: ClusterHost, ctr: string): string => h.engine.docker(['inspect', '-f', '{{(index .NetworkSettings.Networks "ovl").GlobalIPv6Address}}', ctr]).stdout.trim();
+    const [a6, b6] = [v6(a, 'ca'), v6(b, 'cb')];
+    assert.match(a6, /^fd00:99::[0-9a-f]+$/);
+    assert.notEqual(a6, b6, 'one IPv6 pool for the cluster too');
+    assert.ok(ping(b, 'cb', a.engine.ipOn('ca', 'ovl')));
+    // Duplicate address detection may hold a new address back for a moment.
+    let ok = false;
+    for (let i = 0; i < 30 && !ok; i++) {
+      ok = b.engine.exec('cb', ['ping6', '-c', '1', '-W', '2', a6], { allowFail: true }).status === 0;
+      if (!ok) await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(ok, 'cb reaches ca over IPv6 across hosts');
   });
 
   it('refuses a host that asks for a known cluster network with another subnet, and other bad requests, with a clear error', () => {

@@ -10,6 +10,7 @@ import { StrandError, isStrandError } from '../../common/errors.js';
 import type { Controller, SubnetRequest } from '../../core/controller.js';
 import { shortId, validateName } from '../../core/ids.js';
 import type { NetworkRecord } from '../../core/types.js';
+import { requireHost } from '../../drivers/overlay/hosts.js';
 import { overlaps, parseCidr } from '../../ipam/cidr.js';
 import type { Pool } from '../../ipam/index.js';
 import { Body } from './schema.js';
@@ -106,6 +107,8 @@ async function clusterNetwork(ctl: Controller, engineId: string, name: string, w
     const found = await ctl.records.findNetwork(name);
     if (found) {
       checkSame(found, name, w);
+      // Joining works only where an agent runs; better said now than at the first docker run.
+      await requireHost(ctl.store, ctl.hostId);
       return { net: found, created: false };
     }
     await checkNoOverlap(ctl, name, w);
@@ -122,7 +125,7 @@ async function clusterNetwork(ctl: Controller, engineId: string, name: string, w
       });
       return { net, created: true };
     } catch (err) {
-      if (!isStrandError(err, 'exists') || attempt >= 20) throw err;
+      if (!isStrandError(err, 'exists') || attempt >= 100) throw err;
       await sleep(100);
     }
   }
