@@ -1,7 +1,12 @@
-// strand-overlay's checks that need no kernel: its config, and every verb of
-// the plugin run without a daemon (the installed front's Node fallback),
-// which must refuse with a code the runtime understands and touch nothing.
+// strand-overlay's checks that need no kernel: its config, every verb of the
+// plugin run without a daemon (the installed front's Node fallback) and in a
+// daemon without its overlay agent, which must refuse with a code the runtime
+// understands and touch nothing.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openController } from '../../core/runtime.js';
 import { parseOverlayConf } from '../../plugins/cni/overlay-config.js';
 import { overlayHandlers } from '../../plugins/cni/overlay.js';
 import { CniError, type NetConf } from '../../plugins/cni/types.js';
@@ -47,5 +52,25 @@ describe('strand-overlay without a daemon', () => {
     const ran = await runSkel(overlayHandlers(), { CNI_COMMAND: 'VERSION' }, stdin);
     assert.equal(ran.code, 0);
     assert.ok((ran.json?.supportedVersions as string[]).includes('1.1.0'));
+  });
+});
+
+describe('strand-overlay in a daemon without its overlay agent', () => {
+  it('ADD is 11 and STATUS 50, saying to restart the daemon with --advertise-addr', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strand-ovl-noagent-'));
+    const ctl = await openController({ store: `local://${join(dir, 'store')}`, runDir: join(dir, 'run'), hostId: 'h1' });
+    try {
+      const handlers = overlayHandlers({ controller: ctl, agent: false });
+      const stdin = JSON.stringify({ ...base, network: 'ovl' });
+      for (const [verb, code] of [['ADD', 11], ['STATUS', 50]] as const) {
+        const ran = await runSkel(handlers, { ...ENV, CNI_COMMAND: verb }, stdin);
+        assert.equal(ran.json?.code, code, verb);
+        assert.match(String(ran.json?.msg), /without its overlay agent: restart it with --store URL --advertise-addr IP --host-id ID/);
+      }
+      assert.deepEqual(await ctl.store.list('core/'), [], 'nothing recorded');
+    } finally {
+      await ctl.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
