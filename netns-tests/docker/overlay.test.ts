@@ -4,7 +4,7 @@
 // strand makes them one cluster network. Checked with docker commands,
 // traffic between containers of different engines, and the kernel's FDB.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { TestBed, ipJson } from '../harness.js';
 import { waitFor } from '../overlay/cluster.js';
 import { EngineCluster, type ClusterHost } from './engine-cluster.js';
@@ -71,6 +71,16 @@ describe('docker engines on three hosts share strand-overlay networks', function
       child.stderr.on('data', (d: Buffer) => (stderr += d));
       child.once('exit', (code) => resolve({ status: code ?? -1, stderr }));
     });
+  /** GET from a host's own namespace (Node as the client: busybox's static wget crashes outside a container). */
+  async function fromHost(h: ClusterHost, port: number): Promise<string> {
+    const code = 'fetch(process.argv[1], { signal: AbortSignal.timeout(2000) }).then((r) => r.text()).then((t) => process.stdout.write(t), () => process.exit(1))';
+    for (let i = 0; i < 50; i++) {
+      const r = spawnSync('nsenter', [`--net=/run/netns/${h.netns}`, process.execPath, '-e', code, `http://127.0.0.1:${port}/index.html`], { encoding: 'utf8', timeout: 5000 });
+      if (r.stdout.trim()) return r.stdout.trim();
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    return '';
+  }
   const devices = (h: ClusterHost, clusterId: string): string[] =>
     ipJson<{ ifname: string }>(['link', 'show'], h.netns)
       .map((l) => l.ifname)
@@ -89,7 +99,7 @@ describe('docker engines on three hosts share strand-overlay networks', function
     const net = inspect(a, views[0]![0]!.Name);
     assert.ok(Number(net.Driver_State.vni) >= 4096);
 
-    a.engine.container('web', ['--network', 'ovl', '--hostname', 'web-a'], WEB);
+    a.engine.container('web', ['--network', 'ovl', '--hostname', 'web-a', '-p', '127.0.0.1:18100:80'], WEB);
     b.engine.container('cb', ['--network', 'ovl']);
     h2.engine.container('cc', ['--network', 'ovl']);
     const ips = [a.engine.ipOn('web', 'ovl'), b.engine.ipOn('cb', 'ovl'), h2.engine.ipOn('cc', 'ovl')];
@@ -115,6 +125,8 @@ describe('docker engines on three hosts share strand-overlay networks', function
     assert.equal(await fetch(b, 'cb', `http://${ipA}/index.html`), 'web-a');
     assert.equal(await fetch(h2, 'cc', `http://${ipA}/big`, ' | wc -c'), String(BIG));
     assert.equal(b.engine.exec('cb', ['cat', '/sys/class/net/eth0/mtu']).stdout.trim(), '1450');
+    // -p works on the overlay too: published on the container's own host.
+    assert.equal(await fromHost(a, 18100), 'web-a');
 
     // A restarted strand daemon still knows which cluster network its engine's network is.
     await b.engine.stopStrand();
@@ -189,6 +201,29 @@ describe('docker engines on three hosts share strand-overlay networks', function
       if (!ok) await new Promise((r) => setTimeout(r, 200));
     }
     assert.ok(ok, 'cb reaches ca over IPv6 across hosts');
+  });
+
+  it("keeps a host's containers on the cluster network across a dockerd restart", async () => {
+    const [a, b] = hosts as [ClusterHost, ClusterHost];
+    for (const h of [a, b]) h.engine.docker([...CREATE, '--subnet', '10.92.0.0/24', 'ovl']);
+    const id = inspect(a, 'overlay-10.92.0.0-24').Id;
+    a.engine.container('ca', ['--network', 'ovl']);
+    b.engine.container('cb', ['--network', 'ovl', '--restart', 'always']);
+    const ipA = a.engine.ipOn('ca', 'ovl');
+    const oldMac = macOf(b, 'cb');
+    assert.ok(ping(b, 'cb', ipA));
+    await b.engine.stopDockerd();
+    await b.engine.startDockerd();
+    await waitFor('cb to run again', () => b.engine.docker(['ps', '-q', '-f', 'name=cb']).stdout.trim() !== '');
+    // dockerd dropped the old endpoint and made a new one: host0 learns the new one and forgets the old.
+    const newMac = macOf(b, 'cb');
+    const dev = `vx-${id.slice(0, 12)}`;
+    await waitFor("host0's FDB to follow cb's new endpoint", () => {
+      const f = EngineCluster.fdb(a.netns, dev);
+      return f.get(newMac) === b.ip && (newMac === oldMac || !f.has(oldMac));
+    });
+    assert.ok(ping(b, 'cb', ipA));
+    assert.ok(ping(a, 'ca', b.engine.ipOn('cb', 'ovl')));
   });
 
   it('refuses a host that asks for a known cluster network with another subnet, and other bad requests, with a clear error', () => {
