@@ -103,9 +103,14 @@ export class OverlayDriver implements Driver {
   }
 
   async deleteNetwork(network: NetworkRecord): Promise<void> {
+    await this.removeLocal(network);
+    if (network.driverState.vni) await releaseVni(this.cluster().store, network.id, Number(network.driverState.vni));
+  }
+
+  /** This host's side only (vxlan device, bridge, rules): the network itself lives on for the other hosts. */
+  async removeLocal(network: NetworkRecord): Promise<void> {
     this.nl.links.delete(vxlanName(network.id), { missingOk: true });
     await this.bridge.deleteNetwork(this.view(network, 1500));
-    if (network.driverState.vni) await releaseVni(this.cluster().store, network.id, Number(network.driverState.vni));
   }
 
   async createEndpoint(req: EndpointRequest): Promise<Record<string, string>> {

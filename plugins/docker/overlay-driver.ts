@@ -11,6 +11,7 @@ import type { Controller, SubnetRequest } from '../../core/controller.js';
 import { shortId, validateName } from '../../core/ids.js';
 import type { NetworkRecord } from '../../core/types.js';
 import { requireHost } from '../../drivers/overlay/hosts.js';
+import type { OverlayDriver } from '../../drivers/overlay/index.js';
 import { overlaps, parseCidr } from '../../ipam/cidr.js';
 import type { Pool } from '../../ipam/index.js';
 import { Body } from './schema.js';
@@ -178,8 +179,7 @@ export function overlayDriverHandlers(ctl: Controller, links: OverlayLinks): Han
         }
       }
       // The network lives on for the other hosts; this host's bridge and vxlan device go if nothing here uses them.
-      // The driver's delete without the VNI (which stays with the cluster) removes only this host's side.
-      if (!(await ctl.endpointsOf(net)).length) await ctl.driver('overlay').deleteNetwork({ ...net, driverState: { ...net.driverState, vni: '' } });
+      if (!(await ctl.endpointsOf(net)).length) await (ctl.driver('overlay') as OverlayDriver).removeLocal(net);
       return {};
     },
 
