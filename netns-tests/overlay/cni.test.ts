@@ -256,4 +256,32 @@ describe('strand-overlay CNI plugin on a 3-host cluster', function () {
     assert.deepEqual(cniVeths(h0), []);
     assert.deepEqual(endpointsOn(h0, 'busy'), {});
   });
+
+  it('a daemon killed -9 during ADD: after its restart, DEL leaves no veth, record or address behind', async () => {
+    const c = await Cluster.start(bed(), { hosts: 2, cni: true });
+    const [h0, h1] = c.hosts as [Host, Host];
+    // A /29: five addresses besides the gateway, so one leaked address shows as a refused fifth ADD.
+    h1.strand(['network', 'create', '-d', 'overlay', '--subnet', '10.215.0.0/29', 'small']);
+    const n0 = node(bed(), h0);
+    const list = conflist('small');
+    // Where a kill lands depends on the machine's speed; here these delays hit every phase: before the
+    // record, record without veth, veth in the pod not yet renamed, and after the answer. Only the end state is checked.
+    for (const [i, delayMs] of [5, 30, 40, 50, 55, 60, 100].entries()) {
+      const pod = bed().netns(`k${i}`).name;
+      const add = runConflist(list, { ...n0.opts(pod, `killed${i}`), verb: 'ADD' }).then(() => 'done', (e: Error) => e.message);
+      await new Promise((r) => setTimeout(r, delayMs));
+      await h0.killDaemon();
+      await add;
+      await h0.startDaemon([], { cni: true });
+      await runConflist(list, { ...n0.opts(pod, `killed${i}`), verb: 'DEL' });
+      assert.deepEqual(cniVeths(h0), [], `trial ${i}: a veth is left`);
+      assert.deepEqual(endpointsOn(h0, 'small'), {}, `trial ${i}: a record is left`);
+      assert.deepEqual(links(pod).map((l) => l.ifname), ['lo'], `trial ${i}: the pod keeps an interface`);
+    }
+    const pods = Array.from({ length: 5 }, (_, i) => bed().netns(`f${i}`).name);
+    for (const [i, p] of pods.entries()) await runConflist(list, { ...n0.opts(p, `full${i}`), verb: 'ADD' });
+    await expectCniError(runConflist(list, { ...n0.opts(bed().netns('f5').name, 'full5'), verb: 'ADD' }), 999, /./);
+    for (const [i, p] of pods.entries()) await runConflist(list, { ...n0.opts(p, `full${i}`), verb: 'DEL' });
+    assert.deepEqual(cniVeths(h0), []);
+  });
 });
