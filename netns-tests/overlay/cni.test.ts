@@ -39,7 +39,7 @@ const vxlanOf = (h: Host, network: string): string => `vx-${(JSON.parse(h.strand
 /** The MACs every host's agent is told about, from the store (core/global/endpoints), as `daemon dump` reads them. */
 const desiredMacs = (h: Host): string[] => h.dump().tables.flatMap((t) => t.desired.fdb.map((f) => f.mac));
 
-describe('strand-overlay CNI plugin on a 3-host cluster', function () {
+describe('strand-overlay CNI plugin on a simulated cluster', function () {
   this.timeout(240000);
   const bed = useTestBed();
 
@@ -149,6 +149,10 @@ describe('strand-overlay CNI plugin on a 3-host cluster', function () {
     await runConflist(list, { ...n0.opts(pa, 'a'), verb: 'ADD' });
     await runConflist(list, { ...n0.opts(pb, 'b'), verb: 'ADD' });
     await runConflist(list, { ...n1.opts(pc, 'c'), verb: 'ADD' });
+    // Another CNI network on the same overlay: its attachments are not this list's to collect.
+    const other = { ...conflist('ovl'), name: 'other' };
+    const pe = bed().netns('pe').name;
+    await runConflist(other, { ...n0.opts(pe, 'e'), verb: 'ADD' });
     await runConflist(list, { ...n0.opts('', ''), verb: 'STATUS' });
 
     // GC on host0 keeping only a: b goes (veth, record, address), host1's c is another host's and stays.
@@ -157,10 +161,12 @@ describe('strand-overlay CNI plugin on a 3-host cluster', function () {
     // An empty cache dir: GC's list alone decides, as after a node reboot lost the runtime's cache.
     const fresh = bed().tempDir(mkdtempSync(join(tmpdir(), 'strand-ovl-cni-cache-')));
     await runConflist(list, { ...n0.opts('', ''), cacheDir: fresh, verb: 'GC', validAttachments: [{ containerId: 'a', ifName: 'eth0' }] });
-    assert.equal(cniVeths(h0).length, 1);
+    assert.equal(cniVeths(h0).length, 2);
     assert.ok(!links(pb).some((l) => l.ifname === 'eth0'), "b's interface is gone");
     assert.ok(links(pa).some((l) => l.ifname === 'eth0'), "a's interface stays");
-    assert.equal(Object.keys(endpointsOn(h0, 'ovl')).length, 1);
+    assert.ok(links(pe).some((l) => l.ifname === 'eth0'), "the other CNI network's e stays");
+    assert.equal(Object.keys(endpointsOn(h0, 'ovl')).length, 2);
+    await runConflist(other, { ...n0.opts(pe, 'e'), verb: 'DEL' });
     assert.equal(Object.keys(endpointsOn(h1, 'ovl')).length, 1, "host1's attachment is not host0's to collect");
     assert.equal(cniVeths(h1).length, 1);
     await waitFor("host1 to forget b's MAC", () => !desiredMacs(h1).includes(macB));
