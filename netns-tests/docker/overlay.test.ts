@@ -128,6 +128,18 @@ describe('docker engines on three hosts share strand-overlay networks', function
     // -p works on the overlay too: published on the container's own host.
     assert.equal(await fromHost(a, 18100), 'web-a');
 
+    // strand's own sandboxes join the same network by its name, and talk with the engines' containers.
+    const started = a.engine.strand(['run', '-d', '--name', 'sa', '--network', net.Name, '--', 'sleep', '60']);
+    assert.equal(started.status, 0, started.stderr);
+    try {
+      const ps = JSON.parse(a.engine.strand(['ps', '--format', 'json']).stdout) as { name: string; addresses: string[] }[];
+      const ipS = ps.find((x) => x.name === 'sa')!.addresses.find((x) => !x.includes(':'))!.split('/')[0]!;
+      assert.ok(!ips.includes(ipS));
+      assert.ok(ping(b, 'cb', ipS));
+    } finally {
+      a.engine.strand(['rm', '-f', 'sa']);
+    }
+
     // A restarted strand daemon still knows which cluster network its engine's network is.
     await b.engine.stopStrand();
     await b.engine.startStrand();

@@ -52,7 +52,7 @@ async function wantedOf(ctl: Controller, b: Body): Promise<{ name: string; wante
       const s = await subnetOf(ctl, d, family, 'overlay');
       const localPool = local.find((p) => p.subnet === s.subnet);
       if (!localPool) throw new StrandError('invalid', `the strand-overlay driver needs --ipam-driver strand-ipam: its addresses come from strand's cluster-wide pool, so no two hosts hand out the same one`);
-      if (localPool.options[DEFAULT_POOL_OPTION]) throw new StrandError('invalid', 'the strand-overlay driver needs an explicit --subnet, the same on every host that creates the network');
+      if (localPool.options[DEFAULT_POOL_OPTION]) throw new StrandError('invalid', `the strand-overlay driver needs an explicit IPv${family} --subnet, the same on every host that creates the network`);
       subnets.push({ subnet: s.subnet, ...(s.gateway ? { gateway: s.gateway } : {}), ...(localPool.ipRange ? { ipRange: localPool.ipRange } : {}), auxAddresses: s.auxAddresses, localPool });
     }
   }
