@@ -69,23 +69,32 @@ export class DockerEngine {
   readonly dir: string;
   private strandd: ChildProcess | undefined;
   private dockerd: ChildProcess | undefined;
-  private strandLog = '';
   /**
-   * dockerd logs to a file, not a pipe: the tests call docker synchronously, so
-   * nothing would drain a pipe, and once its 64 KiB filled (some 26 containers)
-   * dockerd blocked on a log write and every docker command hung.
+   * dockerd and strand daemon log to files, not pipes: the tests call docker
+   * synchronously, so nothing would drain a pipe, and once its 64 KiB filled
+   * (some 26 containers) dockerd blocked on a log write and every docker
+   * command hung.
    */
-  private get dockerdLogFile(): string {
-    return join(this.dir, 'dockerd.log');
+  private logFile(name: 'dockerd' | 'strand'): string {
+    return join(this.dir, `${name}.log`);
+  }
+
+  private logTail(name: 'dockerd' | 'strand'): string {
+    try {
+      return readFileSync(this.logFile(name), 'utf8').slice(-20000);
+    } catch {
+      return '';
+    }
   }
 
   /** The tail of dockerd's log, for failure messages. */
   get dockerdLog(): string {
-    try {
-      return readFileSync(this.dockerdLogFile, 'utf8').slice(-20000);
-    } catch {
-      return '';
-    }
+    return this.logTail('dockerd');
+  }
+
+  /** What strand daemon printed since it last started (its tail). */
+  private get strandLog(): string {
+    return this.logTail('strand');
   }
 
   constructor(
@@ -123,10 +132,9 @@ export class DockerEngine {
 
   /** strand daemon in the host namespace, its sockets in the private plugin directory. */
   async startStrand(): Promise<void> {
-    this.strandLog = '';
-    const child = spawn('nsenter', [`--net=/run/netns/${this.host}`, process.execPath, STRAND_BIN, 'daemon', '--no-cni', '--gc-interval', '3600', '--docker-plugin-dir', join(this.dir, 'plugins'), ...(this.options.strandArgs ?? [])], { env: this.strandEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout!.on('data', (d: Buffer) => (this.strandLog += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (this.strandLog += d.toString()));
+    const log = openSync(this.logFile('strand'), 'w');
+    const child = spawn('nsenter', [`--net=/run/netns/${this.host}`, process.execPath, STRAND_BIN, 'daemon', '--no-cni', '--gc-interval', '3600', '--docker-plugin-dir', join(this.dir, 'plugins'), ...(this.options.strandArgs ?? [])], { env: this.strandEnv, stdio: ['ignore', log, log] });
+    closeSync(log);
     this.strandd = child;
     await waitFor('strand daemon to serve the Docker plugins', 30000, () => /serving Docker plugins/.test(this.strandLog) || child.exitCode !== null, () => this.strandLog);
     if (child.exitCode !== null) throw new Error(`strand daemon exited: ${this.strandLog}`);
@@ -156,7 +164,7 @@ export class DockerEngine {
       // strand programs its networks' ports itself; dockerd's rules only when its own bridge is compared.
       ...(this.options.builtinBridge ? [] : ['--bridge=none', '--iptables=false', '--ip-masq=false']),
     ];
-    const log = openSync(this.dockerdLogFile, 'w');
+    const log = openSync(this.logFile('dockerd'), 'w');
     const child = spawn('nsenter', args, { stdio: ['ignore', 'ignore', log] });
     closeSync(log);
     this.dockerd = child;
