@@ -246,7 +246,7 @@ describe('docker engines on three hosts share strand-overlay networks', function
       [[...CREATE, '--subnet', '10.96.0.0/24', '-o', 'network=web', 'web'], /strand-overlay network "web" already exists in the cluster \(created on host host0\) with subnet 10\.95\.0\.0\/24, not 10\.96\.0\.0\/24: use the same --subnet on every host/],
       [[...CREATE, '--subnet', '10.95.0.0/24', '--gateway', '10.95.0.9', '-o', 'network=web', 'web'], /gateway 10\.95\.0\.1 on 10\.95\.0\.0\/24, not 10\.95\.0\.9/],
       [[...CREATE, '--subnet', '10.95.0.0/16', 'web'], /subnet 10\.95\.0\.0\/16 overlaps subnet 10\.95\.0\.0\/24 of cluster network "web"; to join it, create the network with --subnet 10\.95\.0\.0\/24 -o network=web/],
-      [[...CREATE, 'web'], /needs an explicit --subnet/],
+      [[...CREATE, 'web'], /needs an explicit IPv4 --subnet, the same on every host/],
       [['network', 'create', '-d', 'strand-overlay', '--subnet', '10.97.0.0/24', 'web'], /needs --ipam-driver strand-ipam/],
       [[...CREATE, '--subnet', '10.97.0.0/24', '-o', 'vni=x', 'web'], /invalid VNI "x"/],
     ];
