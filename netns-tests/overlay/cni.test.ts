@@ -32,6 +32,14 @@ function node(bed: TestBed, host: Host): Node {
   return { host, path, opts: (pod, containerId, extra = {}) => ({ verb: 'ADD', containerId, netns: `/run/netns/${pod}`, ifName: 'eth0', path, cacheDir, ...extra }) };
 }
 
+/** Two hosts whose daemons serve CNI, plugins installed on both, and `strand network create -d overlay ARGS` run on host `createOn`. */
+async function twoHosts(b: TestBed, create: string[], createOn: 0 | 1 = 0): Promise<{ c: Cluster; h0: Host; h1: Host; n0: Node; n1: Node }> {
+  const c = await Cluster.start(b, { hosts: 2, cni: true });
+  const [h0, h1] = c.hosts as [Host, Host];
+  [h0, h1][createOn]!.strand(['network', 'create', '-d', 'overlay', ...create]);
+  return { c, h0, h1, n0: node(b, h0), n1: node(b, h1) };
+}
+
 const links = (netns: string): { ifname: string; address: string; mtu: number; master?: string }[] => ipJson(['link', 'show'], netns);
 const cniVeths = (h: Host): string[] => links(h.netns).map((l) => l.ifname).filter((n) => n.startsWith('svcni') || n.startsWith('stcni'));
 const endpointsOn = (h: Host, network: string): Record<string, { MacAddress: string; Addresses: string[] }> => JSON.parse(h.strand(['network', 'inspect', network]).stdout)[0].Endpoints;
@@ -139,11 +147,8 @@ describe('strand-overlay CNI plugin on a simulated cluster', function () {
   });
 
   it('GC removes only stale attachments of this host; bad input and a missing daemon leave nothing; STATUS', async () => {
-    const c = await Cluster.start(bed(), { hosts: 2, cni: true });
-    const [h0, h1] = c.hosts as [Host, Host];
-    h0.strand(['network', 'create', '-d', 'overlay', '--subnet', '10.211.0.0/24', 'ovl']);
+    const { c, h0, h1, n0, n1 } = await twoHosts(bed(), ['--subnet', '10.211.0.0/24', 'ovl']);
     h0.strand(['network', 'create', '--subnet', '10.212.0.0/24', 'plain']);
-    const [n0, n1] = [node(bed(), h0), node(bed(), h1)];
     const [pa, pb, pc] = ['pa', 'pb', 'pc'].map((t) => bed().netns(t).name) as [string, string, string];
     const list = conflist('ovl');
     await runConflist(list, { ...n0.opts(pa, 'a'), verb: 'ADD' });
@@ -224,10 +229,7 @@ describe('strand-overlay CNI plugin on a simulated cluster', function () {
   });
 
   it('gives a pod on a dual-stack overlay one address per family and both default routes, in a 1.0.0 result', async () => {
-    const c = await Cluster.start(bed(), { hosts: 2, cni: true });
-    const [h0, h1] = c.hosts as [Host, Host];
-    h0.strand(['network', 'create', '-d', 'overlay', '--ipv6', '--subnet', '10.213.0.0/24', '--subnet', 'fd00:213::/64', 'dual']);
-    const [n0, n1] = [node(bed(), h0), node(bed(), h1)];
+    const { h0, h1, n0, n1 } = await twoHosts(bed(), ['--ipv6', '--subnet', '10.213.0.0/24', '--subnet', 'fd00:213::/64', 'dual']);
     const [pa, pb] = [bed().netns('pa').name, bed().netns('pb').name];
     const list = { ...conflist('dual'), cniVersion: '1.0.0' };
     const a = await runConflist(list, { ...n0.opts(pa, 'a', { capabilityArgs: { ips: ['fd00:213::a'] } }), verb: 'ADD' });
@@ -246,10 +248,8 @@ describe('strand-overlay CNI plugin on a simulated cluster', function () {
   });
 
   it('serves 8 concurrent ADDs on a host that has no endpoint on the network yet, then 8 concurrent DELs', async () => {
-    const c = await Cluster.start(bed(), { hosts: 2, cni: true });
-    const [h0, h1] = c.hosts as [Host, Host];
-    h1.strand(['network', 'create', '-d', 'overlay', '--subnet', '10.214.0.0/24', 'busy']);
-    const n0 = node(bed(), h0);
+    // Made on host1: host0 has neither the network's bridge nor its vxlan device when the ADDs arrive.
+    const { h0, n0 } = await twoHosts(bed(), ['--subnet', '10.214.0.0/24', 'busy'], 1);
     const pods = Array.from({ length: 8 }, (_, i) => bed().netns(`c${i}`).name);
     const list = conflist('busy');
     const added = await Promise.all(pods.map((p, i) => runConflist(list, { ...n0.opts(p, `ctr${i}`), verb: 'ADD' })));
@@ -264,11 +264,8 @@ describe('strand-overlay CNI plugin on a simulated cluster', function () {
   });
 
   it('a daemon killed -9 during ADD: after its restart, DEL leaves no veth, record or address behind', async () => {
-    const c = await Cluster.start(bed(), { hosts: 2, cni: true });
-    const [h0, h1] = c.hosts as [Host, Host];
     // A /29: five addresses besides the gateway, so one leaked address shows as a refused fifth ADD.
-    h1.strand(['network', 'create', '-d', 'overlay', '--subnet', '10.215.0.0/29', 'small']);
-    const n0 = node(bed(), h0);
+    const { h0, n0 } = await twoHosts(bed(), ['--subnet', '10.215.0.0/29', 'small'], 1);
     const list = conflist('small');
     // Where a kill lands depends on the machine's speed; here these delays hit every phase: before the
     // record, record without veth, veth in the pod not yet renamed, and after the answer. Only the end state is checked.
