@@ -159,6 +159,7 @@ describe('strand-overlay CNI plugin on a simulated cluster', function () {
     const pe = bed().netns('pe').name;
     await runConflist(other, { ...n0.opts(pe, 'e'), verb: 'ADD' });
     await runConflist(list, { ...n0.opts('', ''), verb: 'STATUS' });
+    await expectCniError(runConflist(conflist('nosuch'), { ...n0.opts('', ''), verb: 'STATUS' }), 50, /network "nosuch" does not exist/);
 
     // GC on host0 keeping only a: b goes (veth, record, address), host1's c is another host's and stays.
     const macB = ipJson<{ address: string }>(['link', 'show', 'eth0'], pb)[0]!.address;
