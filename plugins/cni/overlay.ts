@@ -118,6 +118,8 @@ export function overlayHandlers(daemon?: OverlayDaemon): PluginHandlers {
       return withHandles(req.netns, async ({ host, ns, inside }) => {
         if (inside.links.find(req.ifName)) throw new CniError(CNI_CODES.internal, `container interface ${req.ifName} already exists in ${req.netns}`);
         if (await ctl.getDetachedEndpoint(id)) throw new CniError(CNI_CODES.internal, `attachment ${req.containerId}/${req.ifName} of network ${req.config.name} already exists: DEL it first`);
+        // No record: whatever this attachment still holds is a crashed ADD's, never DELed.
+        await ctl.ipam.releaseByOwner(ownerOf(id, req.ifName));
         const addresses = await allocate(ctl, network, req, id);
         try {
           const labels = { [LABEL.network]: req.config.name, [LABEL.containerId]: req.containerId, [LABEL.ifName]: req.ifName };
