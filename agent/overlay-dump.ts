@@ -7,6 +7,7 @@ import { Netlink } from '../netlink/index.js';
 import type { Store } from '../store/types.js';
 import { actualFor, changeCount, diff, tables, type PeerTable } from './overlay-tables.js';
 import { loadView } from './overlay-view.js';
+import { DEPARTED_PREFIX, type DepartureRecord } from '../drivers/overlay/hosts.js';
 import type { AgentStatus } from './overlay-peers.js';
 
 export interface Dump {
@@ -16,6 +17,8 @@ export interface Dump {
   /** Every present table matches its desired state. */
   inSync: boolean;
   tables: (PeerTable & { pending: number })[];
+  /** Hosts without a lease whose endpoints still stand, waiting out the grace period (agent/dead-hosts.ts). */
+  departed: (DepartureRecord & { endpoints: number })[];
 }
 
 export const statusFileIn = (runDir: string): string => `${runDir}/overlay-agent.json`;
@@ -25,12 +28,19 @@ export async function dump(store: Store | undefined, hostId: string, runDir: str
   const file = statusFileIn(runDir);
   const agent = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as AgentStatus) : null;
   let live: PeerTable[];
+  let departed: Dump['departed'] = [];
   let storeState: Dump['store'] = { reachable: true };
   const nl = Netlink.open();
   try {
     try {
       if (!store) throw new Error(storeError ?? 'the store could not be opened');
-      live = tables(nl, (await loadView(store)).view, hostId);
+      const { view } = await loadView(store);
+      live = tables(nl, view, hostId);
+      const endpoints = [...view.endpoints.values()];
+      departed = (await store.list(DEPARTED_PREFIX)).map((kv) => {
+        const d = JSON.parse(kv.value) as DepartureRecord;
+        return { ...d, endpoints: endpoints.filter((e) => e.hostId === d.hostId).length };
+      });
     } catch (err) {
       storeState = { reachable: false, error: (err as Error).message };
       // The agent's last desired state against what the kernel holds now.
@@ -44,5 +54,5 @@ export async function dump(store: Store | undefined, hostId: string, runDir: str
   }
   // A device whose MTU is not the cluster's yet counts as one pending change.
   const withPending = live.map((t) => ({ ...t, pending: t.present ? changeCount(diff(t)) + Number(t.mtu.desired !== t.mtu.actual) : 0 }));
-  return { hostId, store: storeState, agent, inSync: withPending.every((t) => t.pending === 0), tables: withPending };
+  return { hostId, store: storeState, agent, inSync: withPending.every((t) => t.pending === 0), tables: withPending, departed };
 }

@@ -4,7 +4,7 @@
 import { StrandError } from '../common/errors.js';
 import type { Netlink } from '../netlink/index.js';
 import type { Lease, Store } from '../store/types.js';
-import { hostKey, type HostRecord } from '../drivers/overlay/hosts.js';
+import { departedKey, hostKey, type HostRecord } from '../drivers/overlay/hosts.js';
 
 export class HostRegistration {
   private lease: Lease | undefined;
@@ -19,6 +19,8 @@ export class HostRegistration {
     private readonly ttlSeconds: number,
     /** Told whether the last attempt to reach the store worked. */
     private readonly onReach: (ok: boolean, err?: Error) => void,
+    /** Told after every (re)registration: the cluster may have given this host's endpoints up meanwhile. */
+    private readonly onRegistered: () => void = () => undefined,
   ) {}
 
   /** The record this host advertises: its VTEP and the underlay it sits on. */
@@ -33,6 +35,9 @@ export class HostRegistration {
     this.record ??= this.describe();
     this.lease = await this.store.grantLease(this.ttlSeconds);
     await this.store.put(hostKey(this.hostId), JSON.stringify(this.record), { lease: this.lease.id });
+    // Back: no longer a departed host (agent/dead-hosts.ts).
+    await this.store.delete(departedKey(this.hostId));
+    this.onRegistered();
   }
 
   /**

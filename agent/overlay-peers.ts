@@ -14,6 +14,8 @@ import { GLOBAL_ENDPOINTS, GLOBAL_NETWORKS, type GlobalEndpoint } from '../core/
 import type { NetworkRecord } from '../core/types.js';
 import { HOSTS_PREFIX, type HostRecord } from '../drivers/overlay/hosts.js';
 import { setOverlayMtu } from '../drivers/overlay/mtu.js';
+import type { Ipam } from '../ipam/index.js';
+import { DeadHostReaper } from './dead-hosts.js';
 import { HostRegistration } from './overlay-host.js';
 import { apply, changeCount, diff, emptyView, tables, type ClusterView, type PeerTable } from './overlay-tables.js';
 import { loadView } from './overlay-view.js';
@@ -28,6 +30,10 @@ export interface OverlayPeersOptions {
   statusFile: string;
   /** Removes this host's side of an overlay network that was deleted (from any host). */
   teardown?: (network: NetworkRecord) => Promise<void>;
+  /** How long a host without a lease keeps its endpoints on global networks before an agent removes them, and the IPAM that frees their addresses. */
+  deadHosts?: { graceMs: number; ipam: Ipam };
+  /** After each (re)registration: makes this host's endpoints on global networks consistent with the cluster again (agent/endpoint-reclaim.ts). */
+  reclaim?: () => Promise<void>;
   log?: (line: string) => void;
 }
 
@@ -54,11 +60,14 @@ export class OverlayPeers {
   private lastError: string | undefined;
   private lastResync: string | undefined;
   private stopped = false;
+  private reclaimPending = false;
+  private readonly reaper: DeadHostReaper | undefined;
   private readonly log: (line: string) => void;
 
   constructor(private readonly o: OverlayPeersOptions) {
     this.log = o.log ?? ((line) => console.log(`strand daemon: overlay: ${line}`));
-    this.registration = new HostRegistration(o.store, this.nl, o.hostId, o.advertiseAddr, o.leaseTtlSeconds, (ok, err) => this.reach(ok, err));
+    this.registration = new HostRegistration(o.store, this.nl, o.hostId, o.advertiseAddr, o.leaseTtlSeconds, (ok, err) => this.reach(ok, err), () => (this.reclaimPending = true));
+    if (o.deadHosts) this.reaper = new DeadHostReaper({ store: o.store, ipam: o.deadHosts.ipam, hostId: o.hostId, graceMs: o.deadHosts.graceMs, log: this.log });
   }
 
   /** Registers the host (before core reconciles, which may need the VTEP for overlay networks). */
@@ -92,6 +101,7 @@ export class OverlayPeers {
       for (const [id, net] of this.view.networks) if (!view.networks.has(id)) this.networkGone(net);
       this.view = view;
       if (!this.watching) await this.watch(rev + 1);
+      await this.housekeeping(view);
       this.lastResync = new Date().toISOString();
       this.reach(true);
     } catch (err) {
@@ -102,6 +112,26 @@ export class OverlayPeers {
     }
     this.applyNow();
     this.writeStatus();
+  }
+
+  /** Endpoints of this host the cluster gave up (after a registration), and hosts gone for good. */
+  private async housekeeping(view: ClusterView): Promise<void> {
+    if (this.reclaimPending && this.o.reclaim) {
+      this.reclaimPending = false;
+      try {
+        await this.o.reclaim();
+      } catch (err) {
+        this.reclaimPending = true; // again at the next resync
+        this.lastError = `reclaiming endpoints: ${(err as Error).message}`;
+        this.log(`checking this host's endpoints against the cluster failed: ${(err as Error).message}`);
+      }
+    }
+    try {
+      await this.reaper?.check(view);
+    } catch (err) {
+      this.lastError = `dead hosts: ${(err as Error).message}`;
+      this.log(`cleaning up after departed hosts failed: ${(err as Error).message}`);
+    }
   }
 
   private async watch(fromRevision: number): Promise<void> {

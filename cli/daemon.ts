@@ -13,9 +13,12 @@ import type { Controller } from '../core/controller.js';
 import { flag, parse, str } from './args.js';
 
 const USAGE = `usage: strand daemon [--gc-interval SECONDS] [--no-cni] [--no-docker] [--docker-plugin-dir DIR]
-                     [--advertise-addr IP [--host-id ID] [--lease-ttl SECONDS] [--resync-interval SECONDS]]
+                     [--advertise-addr IP [--host-id ID] [--lease-ttl SECONDS] [--resync-interval SECONDS]
+                      [--dead-host-grace SECONDS]]
        strand daemon dump [--host-id ID]
   --docker-plugin-dir DIR  where the Docker plugin sockets go (default /run/docker/plugins)
+  --dead-host-grace S      how long a host without a lease keeps its overlay endpoints and
+                           addresses before the cluster removes them (default 600)
 `;
 
 function seconds(value: string | undefined, fallback: number, name: string): number {
@@ -38,6 +41,7 @@ export async function daemonCommand(ctl: () => Promise<Controller>, argv: string
       'host-id': { type: 'string' },
       'lease-ttl': { type: 'string' },
       'resync-interval': { type: 'string' },
+      'dead-host-grace': { type: 'string' },
     },
     USAGE,
   );
@@ -46,6 +50,7 @@ export async function daemonCommand(ctl: () => Promise<Controller>, argv: string
   if (advertise !== undefined && !isIPv4(advertise)) throw new StrandError('invalid', `invalid --advertise-addr "${advertise}": give this host's IPv4 address on the underlay`);
   const leaseTtl = seconds(str(p, 'lease-ttl'), 10, 'lease-ttl');
   const resync = seconds(str(p, 'resync-interval'), 10, 'resync-interval');
+  const deadHostGrace = seconds(str(p, 'dead-host-grace'), 600, 'dead-host-grace');
   // The controller reads the host id when it opens; every strand command of this host must use the same one.
   const hostId = str(p, 'host-id');
   if (hostId !== undefined) process.env.STRAND_HOST_ID = hostId;
@@ -55,7 +60,15 @@ export async function daemonCommand(ctl: () => Promise<Controller>, argv: string
   if (advertise !== undefined) {
     const { OverlayPeers } = await import('../agent/overlay-peers.js');
     const { statusFileIn } = await import('../agent/overlay-dump.js');
-    overlay = new OverlayPeers({ store: c.store, hostId: c.hostId, advertiseAddr: advertise, leaseTtlSeconds: leaseTtl, resyncMs: resync * 1000, statusFile: statusFileIn(c.runDir), teardown: (n) => c.driver('overlay').deleteNetwork(n) });
+    const { reclaimEndpoints } = await import('../agent/endpoint-reclaim.js');
+    const log = (line: string): void => console.log(`strand daemon: overlay: ${line}`);
+    overlay = new OverlayPeers({
+      store: c.store, hostId: c.hostId, advertiseAddr: advertise, leaseTtlSeconds: leaseTtl, resyncMs: resync * 1000, statusFile: statusFileIn(c.runDir),
+      teardown: (n) => c.driver('overlay').deleteNetwork(n),
+      deadHosts: { graceMs: deadHostGrace * 1000, ipam: c.ipam },
+      reclaim: async () => void (await reclaimEndpoints(c, log)),
+      log,
+    });
     // Registered before reconcile: restoring an overlay network needs this host's VTEP.
     await overlay.register();
     console.log(`strand daemon: overlay: host ${c.hostId} registered with VTEP ${advertise} (lease ${leaseTtl}s)`);

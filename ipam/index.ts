@@ -12,7 +12,7 @@
 // lists one aligned block of 256 addresses at a time.
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { KeyValue, Store, TxnOp } from '../store/types.js';
+import type { KeyValue, Store, TxnCheck, TxnOp } from '../store/types.js';
 import { StrandError, isStrandError } from '../common/errors.js';
 import { type Cidr, contains, formatCidr, formatIp, ipFromHex, ipHex, overlaps, parseCidr, parseIp } from './cidr.js';
 import { Keys, checkHostId, spacePrefix } from './keys.js';
@@ -321,6 +321,34 @@ export class Ipam {
     return released;
   }
 
+  /** The allocation holding an address of a pool, if any (one read). */
+  async allocationAt(poolId: string, address: string): Promise<Allocation | undefined> {
+    const space = this.spaceOf(poolId);
+    const kv = await this.store.get(this.keys[space].addr(poolId, ipHex(parseIp(address, 'address'))));
+    return kv ? (JSON.parse(kv.value) as Allocation) : undefined;
+  }
+
+  /**
+   * Releases an address if it is held and `accept` agrees with its holder,
+   * in the same transaction as `guard` (conditions on other keys, such as
+   * "that host is still gone"); undefined when it was not held, not
+   * accepted, or the guard no longer holds.
+   */
+  async releaseIf(poolId: string, address: string, accept: (held: Allocation) => boolean, guard: TxnCheck[] = []): Promise<Allocation | undefined> {
+    const space = this.spaceOf(poolId);
+    const hex = ipHex(parseIp(address, 'address'));
+    const guarded = async (): Promise<boolean> => {
+      for (const g of guard) {
+        const kv = await this.store.get(g.key);
+        const ok = 'absent' in g ? !kv : 'present' in g ? !!kv : (kv?.modRevision ?? 0) === g.modRevision;
+        if (!ok) return false;
+      }
+      return true;
+    };
+    // The guard is read before each attempt, so one that fails ends the retries at once.
+    return this.releaseIfHeld(space, poolId, hex, (held) => accept(held), guard, guarded);
+  }
+
   /** Every allocation in a pool, in address order (this lists the whole pool; for diagnosis and GC, not the hot path). */
   async listAllocations(poolId: string): Promise<Allocation[]> {
     const space = this.spaceOf(poolId);
@@ -454,7 +482,7 @@ export class Ipam {
   }
 
   // One transaction: the allocation and the state key both as read.
-  private async commitRelease(space: AddressSpace, pool: Pool, read: { kv: KeyValue; state: PoolState }, kv: KeyValue): Promise<Allocation> {
+  private async commitRelease(space: AddressSpace, pool: Pool, read: { kv: KeyValue; state: PoolState }, kv: KeyValue, guard: TxnCheck[] = []): Promise<Allocation> {
     const keys = this.keys[space];
     const a = JSON.parse(kv.value) as Allocation;
     const hex = kv.key.slice(keys.addrs(pool.id).length);
@@ -473,6 +501,7 @@ export class Ipam {
       [
         { key: keys.state(pool.id), modRevision: read.kv.modRevision },
         { key: kv.key, modRevision: kv.modRevision },
+        ...guard,
       ],
       ops,
     );
@@ -485,8 +514,11 @@ export class Ipam {
     poolId: string,
     hex: string,
     accept: (held: Allocation, kv: KeyValue) => boolean,
+    guard: TxnCheck[] = [],
+    guarded: () => Promise<boolean> = async () => true,
   ): Promise<Allocation | undefined> {
     return withRetry({ attempts: this.attempts, what: `releasing an address in pool ${poolId}` }, async () => {
+      if (!(await guarded())) return undefined;
       let read;
       try {
         read = await this.readPool(poolId);
@@ -496,7 +528,7 @@ export class Ipam {
       }
       const kv = await this.store.get(this.keys[space].addr(poolId, hex));
       if (!kv || !accept(JSON.parse(kv.value) as Allocation, kv)) return undefined;
-      return this.commitRelease(space, read.pool, read.state, kv);
+      return this.commitRelease(space, read.pool, read.state, kv, guard);
     });
   }
 

@@ -7,6 +7,21 @@ import type { Store } from '../../store/types.js';
 export const HOSTS_PREFIX = 'overlay/hosts/';
 export const hostKey = (hostId: string): string => HOSTS_PREFIX + hostId;
 
+/**
+ * A host whose lease ran out while it still had endpoints on global networks:
+ * when an agent first noticed. After the grace period its endpoints are
+ * removed (agent/dead-hosts.ts); a host that comes back deletes its own.
+ */
+export const DEPARTED_PREFIX = 'overlay/departed/';
+export const departedKey = (hostId: string): string => DEPARTED_PREFIX + hostId;
+
+export interface DepartureRecord {
+  hostId: string;
+  /** When the first agent noticed the host gone (its clock). */
+  since: string;
+  noticedBy: string;
+}
+
 export interface HostRecord {
   hostId: string;
   /** The VXLAN tunnel endpoint: the host's --advertise-addr. */

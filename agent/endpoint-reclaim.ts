@@ -1,0 +1,81 @@
+// A host back after the cluster gave it up (agent/dead-hosts.ts): its
+// endpoints on global networks may have lost their cluster-wide records and
+// their addresses meanwhile. After each registration the agent checks every
+// local endpoint of a global network: when its record and addresses are all
+// still its own, nothing happens; when they were released and are still free,
+// it takes them again and republishes the record, so the container keeps
+// working; when another endpoint holds one of its addresses now, the local
+// endpoint is removed (its interface goes from the container), because two
+// endpoints with one address would break both.
+import type { Controller } from '../core/controller.js';
+import { globalEndpointKey } from '../core/records.js';
+import type { EndpointRecord, NetworkRecord } from '../core/types.js';
+import type { Allocation, Owner } from '../ipam/index.js';
+import { isStrandError } from '../common/errors.js';
+import { poolOf } from './dead-hosts.js';
+
+/** CNI attachments (detached endpoints) keep their interface name in this label; their addresses are owned by (endpoint id, interface). */
+const CNI_IFNAME_LABEL = 'cni.ifName';
+
+export interface Reclaimed {
+  republished: string[];
+  removed: string[];
+}
+
+export async function reclaimEndpoints(c: Controller, log: (line: string) => void): Promise<Reclaimed> {
+  const out: Reclaimed = { republished: [], removed: [] };
+  const networks = new Map((await c.records.listNetworks()).filter((n) => n.scope === 'global').map((n) => [n.id, n]));
+  if (!networks.size) return out;
+  for (const ep of await c.records.listEndpoints()) {
+    const net = networks.get(ep.networkId);
+    if (!net) continue;
+    const shared = await c.store.get(globalEndpointKey(net.id, ep.id));
+    const held = await Promise.all(ep.addresses.map(async (cidr) => ({ cidr, poolId: poolOf(net, cidr), holder: await holderOf(c, net, cidr) })));
+    const mine = (a: Allocation | undefined): boolean => a !== undefined && a.host === c.ipam.hostId && (a.owner.endpointId === undefined || a.owner.endpointId === ep.id);
+    if (shared && held.every((h) => mine(h.holder))) continue;
+    const taken = held.find((h) => h.holder && !mine(h.holder));
+    if (!taken) {
+      const got = await retake(c, net, ep, held.filter((h) => !h.holder));
+      if (got) {
+        await c.records.saveEndpoint(ep, { global: true });
+        out.republished.push(ep.id);
+        log(`endpoint ${ep.id.slice(0, 12)} (${ep.addresses.join(', ')}) on ${net.name} had been given up by the cluster while this host was away; its addresses were free, so it is published again`);
+        continue;
+      }
+    }
+    await remove(c, net, ep);
+    out.removed.push(ep.id);
+    log(`endpoint ${ep.id.slice(0, 12)} on ${net.name} had been given up by the cluster while this host was away and ${taken?.cidr ?? 'one of its addresses'} is another endpoint's now: removed it here`);
+  }
+  return out;
+}
+
+async function holderOf(c: Controller, net: NetworkRecord, cidr: string): Promise<Allocation | undefined> {
+  const poolId = poolOf(net, cidr);
+  return poolId ? c.ipam.allocationAt(poolId, cidr.split('/')[0]!) : undefined;
+}
+
+/** Allocates the free addresses again under the endpoint; false (and nothing kept) if one was taken meanwhile. */
+async function retake(c: Controller, net: NetworkRecord, ep: EndpointRecord, free: { cidr: string; poolId: string | undefined }[]): Promise<boolean> {
+  const ifName = ep.ifName || ep.labels?.[CNI_IFNAME_LABEL];
+  const owner: Owner = { endpointId: ep.id, ...(ifName ? { ifName } : {}), attachment: { network: net.name } };
+  const got: { poolId: string; address: string }[] = [];
+  for (const f of free) {
+    if (!f.poolId) continue;
+    const address = f.cidr.split('/')[0]!;
+    try {
+      await c.ipam.requestAddress(f.poolId, { owner, address });
+      got.push({ poolId: f.poolId, address });
+    } catch (err) {
+      if (!isStrandError(err, 'exists')) throw err;
+      for (const g of got) await c.ipam.releaseAddress(g.poolId, g.address).catch(() => undefined);
+      return false;
+    }
+  }
+  return true;
+}
+
+async function remove(c: Controller, net: NetworkRecord, ep: EndpointRecord): Promise<void> {
+  if (ep.sandboxId) await c.disconnect(net.id, ep.sandboxId);
+  else await c.deleteDetachedEndpoint(ep.id);
+}
