@@ -48,6 +48,12 @@ export interface DetachedEndpointRequest {
   exposed?: { proto: 'tcp' | 'udp'; port: number }[];
   /** Kept on the record for the endpoint's maker (a CNI plugin's GC finds its attachments by them). */
   labels?: Record<string, string>;
+  /**
+   * The engine's namespace when it names one at creation (a CNI runtime): the
+   * interface is made right inside it as ifName, sparing the move into it (a
+   * kernel grace period of ~16 ms or more).
+   */
+  sandbox?: { ns: NetNs; ifName: string };
 }
 
 export interface SandboxRequest {
@@ -498,7 +504,7 @@ export class Controller {
       id: req.id,
       networkId: network.id,
       sandboxId: '',
-      ifName: '',
+      ifName: req.sandbox?.ifName ?? '',
       mac: req.mac || macFor(req.addresses),
       addresses: [...req.addresses],
       ports: [],
@@ -512,7 +518,7 @@ export class Controller {
       const shared = { global: network.scope === 'global' };
       await this.records.saveEndpoint(endpoint, shared);
       undo.push('forget the endpoint', () => this.records.deleteEndpoint(endpoint));
-      endpoint.driverState = await driver.createEndpoint({ network, endpoint });
+      endpoint.driverState = await driver.createEndpoint({ network, endpoint, ...(req.sandbox ? { sandboxNs: req.sandbox.ns } : {}) });
       undo.push('remove the endpoint interface', () => driver.deleteEndpoint(network, endpoint));
       await this.records.saveEndpoint(endpoint);
       return endpoint;
@@ -530,10 +536,10 @@ export class Controller {
     return this.records.getEndpoint(endpointId);
   }
 
-  /** What the engine must set up in its sandbox: the interface to move, gateways, routes. */
-  async joinDetached(endpointId: string): Promise<{ network: NetworkRecord; endpoint: EndpointRecord; join: JoinInfo }> {
+  /** What the engine must set up in its sandbox: the interface to move (none when made inside `sandboxNs`), gateways, routes. */
+  async joinDetached(endpointId: string, sandboxNs?: NetNs): Promise<{ network: NetworkRecord; endpoint: EndpointRecord; join: JoinInfo }> {
     const { network, endpoint, driver } = await this.detached(endpointId);
-    return { network, endpoint, join: await driver.join({ network, endpoint }) };
+    return { network, endpoint, join: await driver.join({ network, endpoint, ...(sandboxNs ? { sandboxNs } : {}) }) };
   }
 
   async leaveDetached(endpointId: string): Promise<void> {

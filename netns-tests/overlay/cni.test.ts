@@ -268,8 +268,8 @@ describe('strand-overlay CNI plugin on a simulated cluster', function () {
     // A /29: five addresses besides the gateway, so one leaked address shows as a refused fifth ADD.
     const { h0, n0 } = await twoHosts(bed(), ['--subnet', '10.215.0.0/29', 'small'], 1);
     const list = conflist('small');
-    // Where a kill lands depends on the machine's speed; here these delays hit every phase: before the
-    // record, record without veth, veth in the pod not yet renamed, and after the answer. Only the end state is checked.
+    // Where a kill lands depends on the machine's speed; here these delays spread over a whole ADD
+    // (before the record, the record without its veth, after the answer). Only the end state is checked.
     for (const [i, delayMs] of [5, 30, 40, 50, 55, 60, 100].entries()) {
       const pod = bed().netns(`k${i}`).name;
       const add = runConflist(list, { ...n0.opts(pod, `killed${i}`), verb: 'ADD' }).then(() => 'done', (e: Error) => e.message);

@@ -123,9 +123,10 @@ export function overlayHandlers(daemon?: OverlayDaemon): PluginHandlers {
         const addresses = await allocate(ctl, network, req, id);
         try {
           const labels = { [LABEL.network]: req.config.name, [LABEL.containerId]: req.containerId, [LABEL.ifName]: req.ifName };
-          const endpoint = await ctl.createDetachedEndpoint(network.id, { id, addresses, mac: mac ?? '', labels });
-          const { join } = await ctl.joinDetached(id);
-          configureEndpoint(host, ns, { ...endpoint, ifName: req.ifName }, join);
+          // The veth's pod end is made right inside the pod, under its final name.
+          const endpoint = await ctl.createDetachedEndpoint(network.id, { id, addresses, mac: mac ?? '', labels, sandbox: { ns, ifName: req.ifName } });
+          const { join } = await ctl.joinDetached(id, ns);
+          configureEndpoint(host, ns, endpoint, join);
           if (ports.length) await ctl.publishDetached(id, ports, []);
           return result(req, host, inside, network, endpoint.addresses, join.noDefaultRoute === true);
         } catch (err) {
