@@ -229,15 +229,17 @@ describe('strand-overlay CNI plugin on a simulated cluster', function () {
     assert.deepEqual([...cniVeths(h0), ...cniVeths(h1)], []);
   });
 
-  it('gives a pod on a dual-stack overlay one address per family and both default routes, in a 1.0.0 result', async () => {
+  it('gives a pod on a dual-stack overlay one address per family, both default routes and the config\'s dns, in a 1.0.0 result', async () => {
     const { h0, h1, n0, n1 } = await twoHosts(bed(), ['--ipv6', '--subnet', '10.213.0.0/24', '--subnet', 'fd00:213::/64', 'dual']);
     const [pa, pb] = [bed().netns('pa').name, bed().netns('pb').name];
-    const list = { ...conflist('dual'), cniVersion: '1.0.0' };
+    const dns = { nameservers: ['10.213.0.53'], search: ['pods.example'] };
+    const list = { ...conflist('dual', { dns }), cniVersion: '1.0.0' };
     const a = await runConflist(list, { ...n0.opts(pa, 'a', { capabilityArgs: { ips: ['fd00:213::a'] } }), verb: 'ADD' });
     await runConflist(list, { ...n1.opts(pb, 'b'), verb: 'ADD' });
     assert.equal(a.raw.cniVersion, '1.0.0');
     assert.deepEqual(a.result.ips!.map((ip) => ip.address.includes(':') ? ip.address : 'v4').sort(), ['fd00:213::a/64', 'v4']);
     assert.deepEqual(a.result.routes!.map((r) => r.dst).sort(), ['0.0.0.0/0', '::/0']);
+    assert.deepEqual(a.result.dns, dns, "the config's dns is the result's");
     assert.ok(ipJson<{ dst: string }>(['-6', 'route', 'show'], pa).some((r) => r.dst === 'default'));
     await serve(bed(), pa, 'tcp', 5000, 'a');
     const v6b = ipJson<{ addr_info: { local: string; family: string; scope: string }[] }>(['addr', 'show', 'dev', 'eth0'], pb)[0]!.addr_info.find((x) => x.family === 'inet6' && x.scope === 'global')!.local;
