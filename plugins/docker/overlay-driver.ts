@@ -166,7 +166,8 @@ export function overlayDriverHandlers(ctl: Controller, links: OverlayLinks): Han
       if (!link) return {};
       const net = await ctl.records.getNetwork(link.clusterId);
       // dockerd deletes its endpoints first; any left are ones it dropped while strand was down.
-      if (net) for (const ep of await ctl.endpointsOf(net)) if (!ep.sandboxId) await ctl.deleteDetachedEndpoint(ep.id);
+      // Only the engine's own (no sandbox, no maker's labels): CNI pods on the same cluster network are their runtime's.
+      if (net) for (const ep of await ctl.endpointsOf(net)) if (!ep.sandboxId && !ep.labels) await ctl.deleteDetachedEndpoint(ep.id);
       const others = await links.remove(link);
       if (!net) return {};
       if (!others.length) {
