@@ -15,6 +15,8 @@
 //   nat STRAND-P-<ep>       DNAT per published port
 //   nat POSTROUTING         -> STRAND-POSTROUTING -> STRAND-M-<net> (per network)
 //   nat STRAND-M-<net>      outbound MASQUERADE/SNAT, localhost and hairpin MASQUERADE
+//   raw OUTPUT              -p udp --dport PORT -j CT --notrack  (overlays: their VXLAN packets
+//                           never enter conntrack, so no NAT rule can rewrite them)
 import { isIP } from 'node:net';
 import type { Family } from './backend.js';
 import type { EndpointPorts, NetworkRules, PortMapping } from './types.js';
@@ -22,8 +24,8 @@ import {
   BASE, BASE_TAG, endpointNatChain, endpointTag, networkFilterChain, networkNatChain, networkTag,
 } from './names.js';
 
-export type Table = 'filter' | 'nat';
-export const TABLES: readonly Table[] = ['filter', 'nat'];
+export type Table = 'filter' | 'nat' | 'raw';
+export const TABLES: readonly Table[] = ['filter', 'nat', 'raw'];
 
 export interface Rule {
   chain: string;
@@ -136,6 +138,10 @@ export function networkPlan(n: NetworkRules, family: Family): ObjectPlan {
     // Published ports via 127.0.0.1: loopback sources cannot leave the host as they are.
     if (family === 4) nat.push({ chain: M, args: ['-s', '127.0.0.0/8', '-o', br, '-j', 'MASQUERADE'] });
     tables.nat = { chains: [M], rules: nat, jumps: [tagged(tag, BASE.postrouting, ['-j', M])] };
+  }
+  // The tunnel is IPv4 (the VTEP is an IPv4 address).
+  if (n.untrackedUdpPort !== undefined && family === 4) {
+    tables.raw = { chains: [], rules: [], jumps: [tagged(tag, 'OUTPUT', ['-p', 'udp', '--dport', String(n.untrackedUdpPort), '-j', 'CT', '--notrack'])] };
   }
   return { tag, family, tables };
 }

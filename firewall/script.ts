@@ -80,7 +80,8 @@ const chainsOf = (plan: ObjectPlan): Set<string> => new Set(TABLES.flatMap((t) =
 
 /** Lines that add whatever of the base (chains, jumps) is missing. */
 function baseRepairLines(saved: Saved, family: Family, table: Table): string[] {
-  const base = basePlan(family).tables[table]!;
+  const base = basePlan(family).tables[table];
+  if (!base) return []; // strand has no base in this table (raw)
   const have = saved.get(table);
   const lines = base.chains.filter((c) => !have?.chains.has(c)).map((c) => `-N ${c}`);
   for (const j of base.jumps) {

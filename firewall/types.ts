@@ -20,6 +20,11 @@ export interface NetworkRules {
   masquerade: boolean;
   /** SNAT to this address instead of MASQUERADE (for its family only). */
   hostIp?: string;
+  /**
+   * A tunnel's UDP port (an overlay's VXLAN): the host's outgoing packets to it
+   * skip conntrack, so no NAT rule can rewrite them (drivers/overlay/README.md).
+   */
+  untrackedUdpPort?: number;
 }
 
 export interface EndpointPorts {

@@ -39,6 +39,8 @@ export function validateNetwork(n: NetworkRules): void {
     if (typeof n[k] !== 'boolean') throw invalid(what, `${k} must be true or false`);
   }
   if (n.hostIp !== undefined && n.hostIp !== '' && isIP(n.hostIp) === 0) throw invalid(what, `hostIp "${n.hostIp}" is not an IP address`);
+  const port = n.untrackedUdpPort;
+  if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) throw invalid(what, `untrackedUdpPort must be an integer from 1 to 65535`);
 }
 
 export function validateEndpoint(e: EndpointPorts): void {

@@ -46,6 +46,8 @@ export class BridgeDriver implements Driver {
       icc: st.icc === 'true',
       internal: network.internal,
       masquerade: st.masquerade === 'true',
+      // Set by the overlay driver for its VXLAN port.
+      ...(st.untrackUdpPort ? { untrackedUdpPort: Number(st.untrackUdpPort) } : {}),
     };
   }
 

@@ -50,7 +50,8 @@ export class OverlayDriver implements Driver {
   private view(network: NetworkRecord, mtu: number): NetworkRecord {
     return {
       ...network,
-      driverState: { ...network.driverState, bridge: overlayBridgeName(network.id), mtu: String(mtu), icc: 'true', masquerade: 'true', hairpin: 'true' },
+      // untrackUdpPort: the VXLAN packets skip conntrack, so no NAT rule on the host can rewrite them (README, Checksum offload).
+      driverState: { ...network.driverState, bridge: overlayBridgeName(network.id), mtu: String(mtu), icc: 'true', masquerade: 'true', hairpin: 'true', untrackUdpPort: String(VXLAN_PORT) },
     };
   }
 

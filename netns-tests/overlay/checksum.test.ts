@@ -3,10 +3,11 @@
 // receiver trusts it), so a corrupt checksum would go unseen. With transmit
 // checksum offload off on the hosts' underlay links, every outer packet is
 // finished in software before it leaves, as a NIC would, and the receiver
-// verifies it. strand keeps the vxlan devices' own offload on and never NATs
-// its outer packets (its masquerade matches the overlay subnet only), so bulk
-// TCP crosses with no UDP checksum error. Why this matters and what strand
-// would do if outer packets were NATed: drivers/overlay/README.md.
+// verifies it. strand keeps the vxlan devices' own offload on; its VXLAN
+// packets skip conntrack (a raw-table rule), so even a host rule that would
+// masquerade them (the case that corrupts outer checksums, see
+// drivers/overlay/README.md) never touches them: bulk TCP crosses with no UDP
+// checksum error.
 import assert from 'node:assert/strict';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,5 +64,38 @@ describe('overlay: VXLAN checksums verified by the receiver', function () {
     assert.equal(client(a.netnsOf('pa'), ['echo', ipB, '7000', '300000']), 'ok 300000');
     assert.equal(client(b.netnsOf('pb'), ['http', ipA, '8080', String(4 * 1024 * 1024)]), `ok ${4 * 1024 * 1024}`);
     assert.deepEqual(c.hosts.map(udpChecksumErrors), before, 'no VXLAN datagram was dropped for a bad checksum');
+  });
+
+  it('keeps its VXLAN packets out of NAT, so a host rule that would masquerade them cannot corrupt their checksums', async () => {
+    const c = await Cluster.start(bed(), { hosts: 2 });
+    const [a, b] = c.hosts as [Host, Host];
+    for (const h of c.hosts) run('ip', ['netns', 'exec', h.netns, 'ethtool', '-K', 'eth0', 'tx', 'off']);
+    a.strand(['network', 'create', '-d', 'overlay', '--subnet', '10.227.0.0/24', 'natted']);
+    a.strand(['run', '-d', '--name', 'pa', '--network', 'natted', '--', process.execPath, PAYLOAD_SERVER, '7000', '8080']);
+    b.strand(['run', '-d', '--name', 'pb', '--network', 'natted', '--', process.execPath, PAYLOAD_SERVER, '7000', '8080']);
+    const hostile = ['-p', 'udp', '--dport', '4789', '-j', 'MASQUERADE', '--random-fully'];
+    for (const h of c.hosts) {
+      const raw = run('ip', ['netns', 'exec', h.netns, 'iptables-save', '-t', 'raw']).stdout;
+      const rule = raw.split('\n').find((l) => l.startsWith('-A OUTPUT ') && l.includes('strand:n:'));
+      assert.ok(rule && /-p udp/.test(rule) && /--dport 4789/.test(rule) && /-j CT --notrack/.test(rule), raw);
+      // What kube-proxy's mark or a NAT gateway setup amounts to: every VXLAN packet's source port rewritten.
+      run('ip', ['netns', 'exec', h.netns, 'iptables', '-t', 'nat', '-I', 'POSTROUTING', ...hostile]);
+    }
+    const before = c.hosts.map(udpChecksumErrors);
+    const [ipA, ipB] = [a.ipOf('pa'), b.ipOf('pb')];
+    await waitFor('the payload servers', () => client(b.netnsOf('pb'), ['echo', ipA, '7000', '10']) === 'ok 10' && client(a.netnsOf('pa'), ['echo', ipB, '7000', '10']) === 'ok 10');
+    assert.equal(client(a.netnsOf('pa'), ['echo', ipB, '7000', '300000']), 'ok 300000');
+    assert.equal(client(b.netnsOf('pb'), ['http', ipA, '8080', String(4 * 1024 * 1024)]), `ok ${4 * 1024 * 1024}`);
+    assert.deepEqual(c.hosts.map(udpChecksumErrors), before, 'no VXLAN datagram was dropped for a bad checksum');
+    for (const h of c.hosts) {
+      // The masquerade rule never saw a VXLAN packet: conntrack, and with it NAT, passed them by.
+      const nat = run('ip', ['netns', 'exec', h.netns, 'iptables', '-t', 'nat', '-vnxL', 'POSTROUTING']).stdout;
+      const line = nat.split('\n').find((l) => l.includes('MASQUERADE') && l.includes('dpt:4789'))!;
+      assert.equal(Number(line.trim().split(/\s+/)[0]), 0, line);
+    }
+    // The rule goes with the network.
+    for (const [h, sb] of [[a, 'pa'], [b, 'pb']] as const) h.strand(['rm', '-f', sb]);
+    a.strand(['network', 'rm', 'natted']);
+    await waitFor('the raw rules to go on both hosts', () => c.hosts.every((h) => !run('ip', ['netns', 'exec', h.netns, 'iptables-save', '-t', 'raw']).stdout.includes('strand:')));
   });
 });
