@@ -32,6 +32,8 @@ async function router(bed: TestBed, c: Cluster): Promise<string> {
 function secondPort(c: Cluster, h: Host, swPort: string): void {
   ip(['link', 'add', swPort, 'type', 'veth', 'peer', 'name', 'eth1', 'netns', h.netns], c.underlay);
   ip(['link', 'set', swPort, 'master', 'sw', 'up'], c.underlay);
+  // Two links on one LAN: eth1 must not answer ARP for eth0's address (which would pull the host's traffic onto it).
+  run('ip', ['netns', 'exec', h.netns, 'sysctl', '-qw', 'net.ipv4.conf.eth1.arp_ignore=1']);
   ip(['link', 'set', 'eth1', 'up'], h.netns);
 }
 
