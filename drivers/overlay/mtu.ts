@@ -28,7 +28,8 @@ export function overlayMtu(network: NetworkRecord, hosts: Iterable<HostRecord>, 
  * Gives the network's devices on this host the MTU: vxlan device, bridge,
  * veth ports, and each veth's other end inside its container, found by the
  * namespace id the port reports (containers strand, a CNI runtime or Docker
- * made alike). Returns what it changed.
+ * made alike). Returns what it changed, and notes for container ends it
+ * could not find (a namespace not named under NAMESPACE_DIRS).
  */
 export function setOverlayMtu(nl: Netlink, networkId: string, mtu: number): string[] {
   const links = nl.links.list();
@@ -58,7 +59,7 @@ function setPeers(nl: Netlink, ports: Link[], mtu: number): string[] {
   for (const p of ports) byNsid.set(p.parentNetnsId!, [...(byNsid.get(p.parentNetnsId!) ?? []), p]);
   const changed: string[] = [];
   for (const path of namespacePaths()) {
-    if (!byNsid.size) break;
+    if (!byNsid.size) return changed;
     let ns: NetNs;
     try {
       ns = openNetns(path);
@@ -85,6 +86,8 @@ function setPeers(nl: Netlink, ports: Link[], mtu: number): string[] {
       ns.close();
     }
   }
+  // Containers whose namespace is not named under NAMESPACE_DIRS keep their MTU; say so rather than pass over them.
+  for (const left of byNsid.values()) for (const p of left) changed.push(`(not found: the container end of ${p.name})`);
   return changed;
 }
 
