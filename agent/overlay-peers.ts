@@ -93,15 +93,16 @@ export class OverlayPeers {
   /** Re-lists the cluster from the store, restarts dead watches, and applies. */
   async resync(): Promise<void> {
     if (this.stopped) return;
+    let view: ClusterView;
     try {
       // An underlay whose MTU changed is published before the view is read, so this host's own tables see it too.
       await this.registration.refresh();
-      const { view, revision: rev } = await loadView(this.o.store);
+      let rev: number;
+      ({ view, revision: rev } = await loadView(this.o.store));
       if (!view.hosts.has(this.o.hostId)) await this.registration.register();
       for (const [id, net] of this.view.networks) if (!view.networks.has(id)) this.networkGone(net);
       this.view = view;
       if (!this.watching) await this.watch(rev + 1);
-      await this.housekeeping(view);
       this.lastResync = new Date().toISOString();
       this.reach(true);
     } catch (err) {
@@ -112,16 +113,20 @@ export class OverlayPeers {
     }
     this.applyNow();
     this.writeStatus();
+    // After the tables: store work for departed hosts must not delay the data plane.
+    if (!(await this.housekeeping(view))) this.writeStatus();
   }
 
-  /** Endpoints of this host the cluster gave up (after a registration), and hosts gone for good. */
-  private async housekeeping(view: ClusterView): Promise<void> {
+  /** Endpoints of this host the cluster gave up (after a registration), and hosts gone for good; false if something failed. */
+  private async housekeeping(view: ClusterView): Promise<boolean> {
+    let ok = true;
     if (this.reclaimPending && this.o.reclaim) {
       this.reclaimPending = false;
       try {
         await this.o.reclaim();
       } catch (err) {
         this.reclaimPending = true; // again at the next resync
+        ok = false;
         this.lastError = `reclaiming endpoints: ${(err as Error).message}`;
         this.log(`checking this host's endpoints against the cluster failed: ${(err as Error).message}`);
       }
@@ -129,9 +134,11 @@ export class OverlayPeers {
     try {
       await this.reaper?.check(view);
     } catch (err) {
+      ok = false;
       this.lastError = `dead hosts: ${(err as Error).message}`;
       this.log(`cleaning up after departed hosts failed: ${(err as Error).message}`);
     }
+    return ok;
   }
 
   private async watch(fromRevision: number): Promise<void> {
