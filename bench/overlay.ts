@@ -6,7 +6,9 @@
 //     retransmit timer is cut to 5 ms so kernel ARP back-off does not hide
 //     the agent's own latency);
 // (2) throughput: iperf3 between containers on A and B across the overlay,
-//     and between A and B's host namespaces directly on the underlay.
+//     between A and B's host namespaces directly on the underlay, and between
+//     two namespaces on a hand-built VXLAN path (overlay/plain-vxlan.ts: what
+//     any VXLAN overlay costs on these hosts), all in the same run.
 // Last line: overlay_convergence_p99_ms.
 import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -15,9 +17,11 @@ import { fileURLToPath } from 'node:url';
 import { TestBed, run as sh } from '../netns-tests/harness.js';
 import { Cluster, type Host } from '../netns-tests/overlay/cluster.js';
 import { median, percentile, report } from './stats.js';
+import { buildPlainVxlan } from './overlay/plain-vxlan.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ENDPOINTS = 100;
+const THROUGHPUT_ROUNDS = 5;
 
 /** Pings from inside `netns` every 2 ms; resolves with the wall-clock ms of the first reply. */
 function firstReply(netns: string, ip: string): { started: Promise<void>; reply: Promise<number>; stop: () => void } {
@@ -80,23 +84,34 @@ async function convergence(a: Host, b: Host): Promise<{ fromStart: number[]; fro
   return { fromStart, fromDone };
 }
 
-async function throughput(a: Host, b: Host): Promise<{ overlay: number; underlay: number }> {
+async function throughput(bed: TestBed, a: Host, b: Host): Promise<{ overlay: number; underlay: number; plain: number }> {
   a.strand(['run', '-d', '--name', 'iperf-a', '--network', 'bench', '--', 'iperf3', '-s', '-p', '5201']);
   const ipA = a.ipOf('iperf-a');
-  const under = spawn('nsenter', [`--net=/run/netns/${a.netns}`, 'iperf3', '-s', '-p', '5202', '-B', a.ip], { stdio: 'ignore' });
+  const mtu = ipJsonMtu(a.netnsOf('iperf-a'));
+  const plain = buildPlainVxlan(bed, a, b, mtu);
+  const servers = [
+    spawn('nsenter', [`--net=/run/netns/${a.netns}`, 'iperf3', '-s', '-p', '5202', '-B', a.ip], { stdio: 'ignore' }),
+    spawn('ip', ['netns', 'exec', plain.serverNs, 'iperf3', '-s', '-p', '5203'], { stdio: 'ignore' }),
+  ];
   try {
     await new Promise((r) => setTimeout(r, 500));
-    const overlay: number[] = [];
-    const underlay: number[] = [];
-    // Alternating rounds, so drift in the machine's load hits both sides alike.
-    for (let round = 0; round < 3; round++) {
-      overlay.push(iperf(['-c', ipA, '-p', '5201'], ['ip', 'netns', 'exec', b.netnsOf('probe')]));
-      underlay.push(iperf(['-c', a.ip, '-p', '5202'], ['nsenter', `--net=/run/netns/${b.netns}`]));
+    const runs = { overlay: [] as number[], underlay: [] as number[], plain: [] as number[] };
+    // Alternating rounds, so drift in the machine's load hits every path alike.
+    for (let round = 0; round < THROUGHPUT_ROUNDS; round++) {
+      runs.overlay.push(iperf(['-c', ipA, '-p', '5201'], ['ip', 'netns', 'exec', b.netnsOf('probe')]));
+      runs.plain.push(iperf(['-c', plain.serverIp, '-p', '5203'], ['ip', 'netns', 'exec', plain.clientNs]));
+      runs.underlay.push(iperf(['-c', a.ip, '-p', '5202'], ['nsenter', `--net=/run/netns/${b.netns}`]));
     }
-    return { overlay: median(overlay), underlay: median(underlay) };
+    return { overlay: median(runs.overlay), underlay: median(runs.underlay), plain: median(runs.plain) };
   } finally {
-    under.kill('SIGKILL');
+    for (const s of servers) s.kill('SIGKILL');
   }
+}
+
+/** The MTU strand gave a container's eth0, so the hand-built path uses the same. */
+function ipJsonMtu(netns: string): number {
+  const links = JSON.parse(sh('ip', ['-j', '-n', netns, 'link', 'show', 'eth0']).stdout) as { mtu: number }[];
+  return links[0]!.mtu;
 }
 
 export async function run(): Promise<void> {
@@ -106,13 +121,16 @@ export async function run(): Promise<void> {
     const [a, b] = c.hosts as [Host, Host];
     a.strand(['network', 'create', '-d', 'overlay', '--subnet', '10.250.0.0/16', 'bench']);
     const conv = await convergence(a, b);
-    const tp = await throughput(a, b);
+    const tp = await throughput(bed, a, b);
     console.log(`endpoints: ${ENDPOINTS} on host A, probed from host B`);
     report('overlay_convergence_from_created_p50_ms', percentile(conv.fromDone, 50));
     report('overlay_convergence_from_created_p99_ms', percentile(conv.fromDone, 99));
     report('overlay_convergence_p50_ms', percentile(conv.fromStart, 50));
     report('overlay_gbps', tp.overlay);
+    report('plain_vxlan_gbps', tp.plain);
     report('underlay_gbps', tp.underlay);
+    report('plain_vxlan_underlay_throughput_ratio', tp.plain / tp.underlay);
+    report('overlay_vs_plain_vxlan_ratio', tp.overlay / tp.plain);
     report('overlay_underlay_throughput_ratio', tp.overlay / tp.underlay);
     report('overlay_convergence_p99_ms', percentile(conv.fromStart, 99));
   } finally {
