@@ -6,12 +6,15 @@
 // it takes them again and republishes the record, so the container keeps
 // working; when another endpoint holds one of its addresses now, the local
 // endpoint is removed (its interface goes from the container), because two
-// endpoints with one address would break both.
+// endpoints with one address would break both. An endpoint whose network was
+// removed meanwhile (possible once the cluster forgot its endpoints) is
+// removed too.
 import type { Controller } from '../core/controller.js';
 import { globalEndpointKey } from '../core/records.js';
 import type { EndpointRecord, NetworkRecord } from '../core/types.js';
 import type { Allocation, Owner } from '../ipam/index.js';
 import { isStrandError } from '../common/errors.js';
+import { Netlink } from '../netlink/index.js';
 import { poolOf } from './dead-hosts.js';
 
 /** CNI attachments (detached endpoints) keep their interface name in this label; their addresses are owned by (endpoint id, interface). */
@@ -24,9 +27,16 @@ export interface Reclaimed {
 
 export async function reclaimEndpoints(c: Controller, log: (line: string) => void): Promise<Reclaimed> {
   const out: Reclaimed = { republished: [], removed: [] };
-  const networks = new Map((await c.records.listNetworks()).filter((n) => n.scope === 'global').map((n) => [n.id, n]));
-  if (!networks.size) return out;
+  const all = await c.records.listNetworks();
+  const networks = new Map(all.filter((n) => n.scope === 'global').map((n) => [n.id, n]));
+  const known = new Set(all.map((n) => n.id));
   for (const ep of await c.records.listEndpoints()) {
+    if (!known.has(ep.networkId)) {
+      await dropOrphan(c, ep);
+      out.removed.push(ep.id);
+      log(`endpoint ${ep.id.slice(0, 12)} (${ep.addresses.join(', ')}) belonged to network ${ep.networkId.slice(0, 12)}, which was removed while this host was away: removed it here`);
+      continue;
+    }
     const net = networks.get(ep.networkId);
     if (!net) continue;
     const shared = await c.store.get(globalEndpointKey(net.id, ep.id));
@@ -78,4 +88,25 @@ async function retake(c: Controller, net: NetworkRecord, ep: EndpointRecord, fre
 async function remove(c: Controller, net: NetworkRecord, ep: EndpointRecord): Promise<void> {
   if (ep.sandboxId) await c.disconnect(net.id, ep.sandboxId);
   else await c.deleteDetachedEndpoint(ep.id);
+}
+
+/** An endpoint whose network is gone: its interface leaves the container (the veth pair goes with it), its records and any address it still holds go. */
+async function dropOrphan(c: Controller, ep: EndpointRecord): Promise<void> {
+  const sandbox = ep.sandboxId ? await c.records.getSandbox(ep.sandboxId) : undefined;
+  if (sandbox?.kind === 'netns') {
+    try {
+      const ns = c.openSandboxNs(sandbox);
+      const nl = Netlink.open(ns);
+      try {
+        nl.links.delete(ep.ifName, { missingOk: true });
+      } finally {
+        nl.close();
+        ns.close();
+      }
+    } catch (err) {
+      if (!isStrandError(err)) throw err; // the namespace is gone already: gc removes the sandbox
+    }
+  }
+  await c.ipam.releaseByOwner({ endpointId: ep.id });
+  await c.deleteDetachedEndpoint(ep.id); // with no network left it only removes the records, whatever made the endpoint
 }

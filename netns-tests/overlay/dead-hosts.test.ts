@@ -3,7 +3,8 @@
 // removes them and frees their addresses, and the others' FDB holds nothing
 // of it. When the host does come back, an endpoint whose address is still
 // free is published again (its container keeps working); one whose address
-// another endpoint took meanwhile is removed from its container.
+// another endpoint took meanwhile, or whose network was removed meanwhile, is
+// removed from its container.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -54,26 +55,32 @@ describe('overlay: hosts that never come back', function () {
       b.serve('sb', 'ovl', [5000]);
       h2.serve('keep', 'ovl', [5000], ['--ip', '10.224.0.40']);
       h2.serve('lose', 'ovl', [5000], ['--ip', '10.224.0.50']);
+      // A network only C uses: once C's endpoints are gone it can be removed, and C must drop its leftover on return.
+      a.strand(['network', 'create', '-d', 'overlay', '--subnet', '10.228.0.0/24', 'solo']);
+      h2.serve('alone', 'solo', [5000]);
+      const aloneIp = h2.ipOf('alone');
       const deadMacs = [macOf(h2, 'keep'), macOf(h2, 'lose')];
       await waitFor('A and B to know C\'s endpoints', () => [a, b].every((h) => deadMacs.every((m) => h.fdb(vx).get(m) === h2.ip)));
-      assert.deepEqual(addressesOf(endpointsOf(a, 'host2')), ['10.224.0.40', '10.224.0.50']);
+      assert.deepEqual(addressesOf(endpointsOf(a, 'host2')), [aloneIp, '10.224.0.40', '10.224.0.50'].sort());
 
       await h2.killDaemon();
       // Within the lease TTL the peers drop C from their tables, but its records wait out the grace period.
       await waitFor('C to leave A\'s and B\'s FDB', () => [a, b].every((h) => deadMacs.every((m) => !h.fdb(vx).has(m))), 10000, 100);
       const noted = await waitFor('a departure record for C', () => departedOn(a).find((d) => d.hostId === 'host2'), 10000, 100);
-      assert.equal(noted.endpoints, 2, 'its endpoints stand during the grace period');
+      assert.equal(noted.endpoints, 3, 'its endpoints stand during the grace period');
 
       await waitFor('C\'s endpoints to be removed from the store', () => endpointsOf(a, 'host2').length === 0, (GRACE + 10) * 1000, 200);
       assert.deepEqual(storeRead(a, 'overlay/departed/'), [], 'the departure record goes once the work is done');
       // Exactly one agent did it: the live host with the smallest id. (Logs arrive through pipes this process reads when idle.)
-      const released = await waitFor('A to log the cleanup', () => /host host2 did not come back .* removed its 2 endpoint\(s\) and released (.*)/.exec(a.daemonLog)?.[1]);
-      assert.deepEqual(released.split(', ').sort(), ['10.224.0.40', '10.224.0.50']);
+      const released = await waitFor('A to log the cleanup', () => /host host2 did not come back .* removed its 3 endpoint\(s\) and released (.*)/.exec(a.daemonLog)?.[1]);
+      assert.deepEqual(released.split(', ').sort(), [aloneIp, '10.224.0.40', '10.224.0.50'].sort());
       assert.doesNotMatch(b.daemonLog, /did not come back/);
       for (const h of [a, b]) assert.ok(deadMacs.every((m) => !h.fdb(vx).has(m)), `${h.id} holds none of C's FDB entries`);
       // Its addresses are allocatable again: a container on A takes one of them.
       a.serve('taker', 'ovl', [5000], ['--ip', '10.224.0.50']);
       assert.equal(a.ipOf('taker'), '10.224.0.50');
+      // Nothing of C's holds "solo" any more: it can go.
+      a.strand(['network', 'rm', 'solo']);
 
       // C comes back. "keep"'s address is still free: it is published again and reachable.
       // "lose"'s address is the taker's now: it is removed from its container, not duplicated.
@@ -86,6 +93,11 @@ describe('overlay: hosts that never come back', function () {
       assert.equal(holders.length, 1);
       assert.equal(holders[0]!.hostId, 'host0');
       await waitFor('C to log what it did', () => /published again/.test(h2.daemonLog) && /10\.224\.0\.50\/24 is another endpoint's now: removed it here/.test(h2.daemonLog));
+      // "alone"'s network is gone: its interface and its record go, nothing of "solo" is left on C.
+      await waitFor('C to drop "alone"\'s endpoint', () => /which was removed while this host was away: removed it here/.test(h2.daemonLog));
+      assert.deepEqual(ipJson<{ ifname: string }>(['link', 'show'], h2.netnsOf('alone')).map((l) => l.ifname), ['lo']);
+      assert.deepEqual(h2.ps().find((x) => x.name === 'alone')!.addresses, []);
+      assert.equal(storeRead(a, 'core/global/networks/').filter((kv) => (kv.value as { name: string }).name === 'solo').length, 0);
       await waitFor('B to know "keep" again', () => b.fdb(vx).get(deadMacs[0]!) === h2.ip);
     });
   }
