@@ -28,41 +28,49 @@ export interface Reclaimed {
 export async function reclaimEndpoints(c: Controller, log: (line: string) => void): Promise<Reclaimed> {
   const out: Reclaimed = { republished: [], removed: [] };
   const all = await c.records.listNetworks();
-  const networks = new Map(all.filter((n) => n.scope === 'global').map((n) => [n.id, n]));
-  const known = new Set(all.map((n) => n.id));
+  const networks = new Map(all.map((n) => [n.id, n]));
   for (const ep of await c.records.listEndpoints()) {
-    if (!known.has(ep.networkId)) {
-      await dropOrphan(c, ep);
-      out.removed.push(ep.id);
-      log(`endpoint ${ep.id.slice(0, 12)} (${ep.addresses.join(', ')}) belonged to network ${ep.networkId.slice(0, 12)}, which was removed while this host was away: removed it here`);
-      continue;
-    }
     const net = networks.get(ep.networkId);
-    if (!net) continue;
-    const shared = await c.store.get(globalEndpointKey(net.id, ep.id));
-    const held = await Promise.all(ep.addresses.map(async (cidr) => ({ cidr, poolId: poolOf(net, cidr), holder: await holderOf(c, net, cidr) })));
-    const mine = (a: Allocation | undefined): boolean => a !== undefined && a.host === c.ipam.hostId && (a.owner.endpointId === undefined || a.owner.endpointId === ep.id);
-    if (shared && held.every((h) => mine(h.holder))) continue;
-    const taken = held.find((h) => h.holder && !mine(h.holder));
-    if (!taken) {
-      const got = await retake(c, net, ep, held.filter((h) => !h.holder));
-      if (got) {
-        await c.records.saveEndpoint(ep, { global: true });
-        out.republished.push(ep.id);
-        log(`endpoint ${ep.id.slice(0, 12)} (${ep.addresses.join(', ')}) on ${net.name} had been given up by the cluster while this host was away; its addresses were free, so it is published again`);
-        continue;
-      }
+    if (net && net.scope !== 'global') continue;
+    try {
+      const done = net ? await reclaimOne(c, net, ep, log) : await dropGone(c, ep, log);
+      if (done) out[done].push(ep.id);
+    } catch (err) {
+      // The store going away is worth another try at the next resync; anything else is this endpoint's alone.
+      if (isStrandError(err, 'unavailable')) throw err;
+      log(`could not check endpoint ${ep.id.slice(0, 12)} against the cluster (${(err as Error).message}); left as it is`);
     }
-    await remove(c, net, ep);
-    out.removed.push(ep.id);
-    log(`endpoint ${ep.id.slice(0, 12)} on ${net.name} had been given up by the cluster while this host was away and ${taken?.cidr ?? 'one of its addresses'} is another endpoint's now: removed it here`);
   }
   return out;
 }
 
-async function holderOf(c: Controller, net: NetworkRecord, cidr: string): Promise<Allocation | undefined> {
-  const poolId = poolOf(net, cidr);
-  return poolId ? c.ipam.allocationAt(poolId, cidr.split('/')[0]!) : undefined;
+async function reclaimOne(c: Controller, net: NetworkRecord, ep: EndpointRecord, log: (line: string) => void): Promise<keyof Reclaimed | undefined> {
+  const shared = await c.store.get(globalEndpointKey(net.id, ep.id));
+  // Addresses outside the network's pools (none should be) cannot be checked and are taken as they are.
+  const held = await Promise.all(
+    ep.addresses.map(async (cidr) => {
+      const poolId = poolOf(net, cidr);
+      return { cidr, poolId, holder: poolId ? await c.ipam.allocationAt(poolId, cidr.split('/')[0]!) : undefined };
+    }),
+  );
+  const checked = held.filter((h) => h.poolId);
+  const mine = (a: Allocation | undefined): boolean => a !== undefined && a.host === c.ipam.hostId && (a.owner.endpointId === undefined || a.owner.endpointId === ep.id);
+  if (shared && checked.every((h) => mine(h.holder))) return undefined;
+  const taken = checked.find((h) => h.holder && !mine(h.holder));
+  if (!taken && (await retake(c, net, ep, checked.filter((h) => !h.holder)))) {
+    await c.records.saveEndpoint(ep, { global: true });
+    log(`endpoint ${ep.id.slice(0, 12)} (${ep.addresses.join(', ')}) on ${net.name} had been given up by the cluster while this host was away; its addresses were free, so it is published again`);
+    return 'republished';
+  }
+  await remove(c, net, ep);
+  log(`endpoint ${ep.id.slice(0, 12)} on ${net.name} had been given up by the cluster while this host was away and ${taken?.cidr ?? 'one of its addresses'} is another endpoint's now: removed it here`);
+  return 'removed';
+}
+
+async function dropGone(c: Controller, ep: EndpointRecord, log: (line: string) => void): Promise<keyof Reclaimed> {
+  await dropOrphan(c, ep);
+  log(`endpoint ${ep.id.slice(0, 12)} (${ep.addresses.join(', ')}) belonged to network ${ep.networkId.slice(0, 12)}, which was removed while this host was away: removed it here`);
+  return 'removed';
 }
 
 /** Allocates the free addresses again under the endpoint; false (and nothing kept) if one was taken meanwhile. */
