@@ -101,19 +101,10 @@ async function remove(c: Controller, net: NetworkRecord, ep: EndpointRecord): Pr
 /** An endpoint whose network is gone: its interface leaves the container (the veth pair goes with it), its records and any address it still holds go. */
 async function dropOrphan(c: Controller, ep: EndpointRecord): Promise<void> {
   const sandbox = ep.sandboxId ? await c.records.getSandbox(ep.sandboxId) : undefined;
-  if (sandbox?.kind === 'netns') {
-    try {
-      const ns = c.openSandboxNs(sandbox);
-      const nl = Netlink.open(ns);
-      try {
-        nl.links.delete(ep.ifName, { missingOk: true });
-      } finally {
-        nl.close();
-        ns.close();
-      }
-    } catch (err) {
-      if (!isStrandError(err)) throw err; // the namespace is gone already: gc removes the sandbox
-    }
+  try {
+    c.removeSandboxInterface(sandbox, ep.ifName);
+  } catch (err) {
+    if (!isStrandError(err)) throw err; // the namespace went meanwhile: gc removes the sandbox
   }
   await c.ipam.releaseByOwner({ endpointId: ep.id });
   await c.deleteDetachedEndpoint(ep.id); // with no network left it only removes the records, whatever made the endpoint

@@ -455,22 +455,27 @@ export class Controller {
     await this.refreshSandboxFiles(sandbox);
   }
 
+  /**
+   * Takes an interface out of a sandbox of strand's, if the sandbox still has
+   * its namespace: a veth would go with its host end anyway, but a macvlan
+   * lives only inside the sandbox.
+   */
+  removeSandboxInterface(sandbox: SandboxRecord | undefined, ifName: string): void {
+    if (sandbox?.kind !== 'netns' || !existsSync(sandbox.netnsPath)) return;
+    const ns = this.openSandboxNs(sandbox);
+    const nl = Netlink.open(ns);
+    try {
+      nl.links.delete(ifName, { missingOk: true });
+    } finally {
+      nl.close();
+      ns.close();
+    }
+  }
+
   /** Tears an endpoint down; every step succeeds when its object is already gone. */
   private async removeEndpoint(ep: EndpointRecord): Promise<void> {
     const network = await this.records.getNetwork(ep.networkId);
-    // The sandbox gives the interface back: a veth would go with its host end anyway,
-    // but a macvlan lives only inside the sandbox.
-    const sandbox = await this.records.getSandbox(ep.sandboxId);
-    if (sandbox?.kind === 'netns' && existsSync(sandbox.netnsPath)) {
-      const ns = this.openSandboxNs(sandbox);
-      const nl = Netlink.open(ns);
-      try {
-        nl.links.delete(ep.ifName, { missingOk: true });
-      } finally {
-        nl.close();
-        ns.close();
-      }
-    }
+    this.removeSandboxInterface(await this.records.getSandbox(ep.sandboxId), ep.ifName);
     if (network) {
       const driver = this.driver(network.driver);
       await driver.revokeExternalConnectivity(network, ep);

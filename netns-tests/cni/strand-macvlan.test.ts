@@ -148,8 +148,9 @@ describe('strand-macvlan CNI plugin', function () {
     // A second macvlan on the master, passthru or not, is refused, and its address goes back.
     // (Same network name: strand-ipam gives one network per subnet in a store.)
     const bridged = macvlanConf('mpass', { mode: 'bridge' });
-    // The kernel says only EINVAL/EBUSY; the message names the link that could not be made.
-    await assert.rejects(addTo(pass, r.opts('ctr2', c2.name)), /cannot create macvlan link "eth0"/);
+    // A second passthru is named for what it is; for the bridge-mode one the kernel says only EBUSY,
+    // and the message names the link that could not be made.
+    await assert.rejects(addTo(pass, r.opts('ctr2', c2.name)), /passthru mode: parent "[^"]+" carries one container at a time and already has one/);
     await assert.rejects(addTo(bridged, r.opts('ctr3', c2.name)), /cannot create macvlan link "eth0"/);
     assert.deepEqual(ipJson<{ ifname: string }>(['link', 'show'], c2.name).map((l) => l.ifname), ['lo']);
     assert.deepEqual((await heldAddresses(r.store, 'mpass')).map((h) => h.containerId), ['ctr1']);

@@ -179,10 +179,7 @@ export class Host {
 
   /** The vxlan FDB of this host as iproute2 sees it: MAC → VTEP. */
   fdb(device: string): Map<string, string> {
-    const r = run('bridge', ['-j', '-n', this.netns, 'fdb', 'show', 'dev', device], { allowFail: true });
-    if (r.status !== 0) return new Map();
-    const rows = JSON.parse(r.stdout || '[]') as { mac: string; dst?: string }[];
-    return new Map(rows.filter((e) => e.dst && e.mac !== '00:00:00:00:00:00').map((e) => [e.mac, e.dst!]));
+    return vxlanFdb(this.netns, device);
   }
 
   async teardown(): Promise<void> {
@@ -196,6 +193,44 @@ export class Host {
     for (const id of ids) if (left.has(`strand-${id.slice(0, 12)}`)) deleteNetns(`strand-${id.slice(0, 12)}`);
     run('rm', ['-rf', this.dir], { allowFail: true });
   }
+}
+
+/** A vxlan device's FDB in a namespace as iproute2 sees it: MAC → VTEP (the all-zero flooding entry left out). */
+export function vxlanFdb(netns: string, device: string): Map<string, string> {
+  const r = run('bridge', ['-j', '-n', netns, 'fdb', 'show', 'dev', device], { allowFail: true });
+  if (r.status !== 0) return new Map();
+  const rows = JSON.parse(r.stdout || '[]') as { mac: string; dst?: string }[];
+  return new Map(rows.filter((e) => e.dst && e.mac !== '00:00:00:00:00:00').map((e) => [e.mac, e.dst!]));
+}
+
+/** The simulated data centre: a switch namespace ("u") with bridge `sw` holding the store's address, and N host namespaces on it. */
+export interface Underlay {
+  name: string;
+  hosts: { netns: string; ip: string }[];
+}
+
+/** Builds the switch and `count` hosts (eth0 at 192.168.254.11, .12, ..., forwarding on), all removed with the bed. */
+export function buildUnderlay(bed: TestBed, count: number): Underlay {
+  const ul = bed.netns('u');
+  const unl = bed.netlink(ul.ns);
+  unl.links.set('lo', { up: true });
+  // A MAC of its own: a bridge otherwise takes its lowest port's, so a port added later (a router, a
+  // second host link) could change it under the store's address and strand every host's ARP entry.
+  unl.links.add({ kind: 'bridge', name: 'sw', mac: '02:00:00:00:fe:01', up: true });
+  unl.addresses.add('sw', `${STORE_IP}/24`);
+  const hosts: Underlay['hosts'] = [];
+  for (let i = 0; i < count; i++) {
+    const h = bed.netns(`h${i}`);
+    const hnl = bed.netlink(h.ns);
+    unl.links.add({ kind: 'veth', name: `p${i}`, master: 'sw', up: true, peer: { name: 'eth0', netns: h.ns } });
+    hnl.links.set('lo', { up: true });
+    hnl.links.set('eth0', { up: true });
+    const ip = `${SUBNET}.${11 + i}`;
+    hnl.addresses.add('eth0', `${ip}/24`);
+    writeSysctl('net.ipv4.ip_forward', 1, h.ns);
+    hosts.push({ netns: h.name, ip });
+  }
+  return { name: ul.name, hosts };
 }
 
 export interface ClusterOptions {
@@ -217,24 +252,10 @@ export class Cluster {
   private constructor(bed: TestBed, options: ClusterOptions) {
     this.leaseTtl = options.leaseTtl ?? 3;
     this.resync = options.resync ?? 2;
-    const ul = bed.netns('u');
+    const ul = buildUnderlay(bed, options.hosts ?? 3);
     this.underlay = ul.name;
-    const unl = bed.netlink(ul.ns);
-    unl.links.set('lo', { up: true });
-    unl.links.add({ kind: 'bridge', name: 'sw', up: true });
-    unl.addresses.add('sw', `${STORE_IP}/24`);
     this.store = new StoreServer(options.store ?? 'etcd', ul.name);
-    for (let i = 0; i < (options.hosts ?? 3); i++) {
-      const h = bed.netns(`h${i}`);
-      const hnl = bed.netlink(h.ns);
-      unl.links.add({ kind: 'veth', name: `p${i}`, master: 'sw', up: true, peer: { name: 'eth0', netns: h.ns } });
-      hnl.links.set('lo', { up: true });
-      hnl.links.set('eth0', { up: true });
-      const ip = `${SUBNET}.${11 + i}`;
-      hnl.addresses.add('eth0', `${ip}/24`);
-      writeSysctl('net.ipv4.ip_forward', 1, h.ns);
-      this.hosts.push(new Host(this, `host${i}`, h.name, ip));
-    }
+    ul.hosts.forEach((h, i) => this.hosts.push(new Host(this, `host${i}`, h.netns, h.ip)));
     bed.defer(async () => {
       // A test that failed during an outage: removing sandboxes needs the store.
       if (!this.store.running) await this.store.start().catch(() => undefined);
