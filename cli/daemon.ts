@@ -2,8 +2,10 @@
 // store on start, serves strand's CNI plugins' requests on a unix socket
 // (so no Node process starts per CNI verb), and keeps collecting what killed
 // runs leave behind. It serves Docker's remote driver protocol on the plugin
-// sockets (strand-bridge, strand-macvlan, strand-ipam). With --advertise-addr it also runs the overlay agent:
-// registers this host's VTEP on a lease and programs overlay peers.
+// sockets (strand-bridge, strand-macvlan, strand-overlay, strand-ipam). With
+// --advertise-addr it also runs the overlay agent: registers this host's VTEP
+// on a lease, programs overlay peers and removes hosts that never come back.
+// Its veth deletions run on a worker thread, after the answer.
 // `strand daemon dump` prints this host's overlay peer tables, desired
 // against actual.
 import { isIPv4 } from 'node:net';
