@@ -17,6 +17,7 @@ import { GLOBAL_ENDPOINTS, type GlobalEndpoint } from '../core/records.js';
 import type { NetworkRecord } from '../core/types.js';
 import { DEPARTED_PREFIX, departedKey, hostKey, type DepartureRecord } from '../drivers/overlay/hosts.js';
 import type { ClusterView } from './overlay-tables.js';
+import { engineHosts, forgetEngineHost } from '../plugins/docker/overlay-links.js';
 
 export interface DeadHostOptions {
   store: Store;
@@ -33,7 +34,8 @@ export class DeadHostReaper {
   async check(view: ClusterView): Promise<void> {
     const { store } = this.o;
     const departed = new Map((await store.list(DEPARTED_PREFIX)).map((kv) => [kv.key.slice(DEPARTED_PREFIX.length), kv]));
-    const owners = new Set([...view.endpoints.values()].map((e) => e.hostId));
+    // A host counts while it holds endpoints, or its Docker engine is a member of a cluster network.
+    const owners = new Set([...view.endpoints.values()].map((e) => e.hostId).concat([...(await engineHosts(store))]));
     for (const host of owners) {
       if (view.hosts.has(host) || departed.has(host)) continue;
       const rec: DepartureRecord = { hostId: host, since: new Date().toISOString(), noticedBy: this.o.hostId };
@@ -92,9 +94,17 @@ export class DeadHostReaper {
         return;
       }
     }
+    let memberships = 0;
+    try {
+      memberships = await forgetEngineHost(store, host, [gone]);
+    } catch (err) {
+      if (!isStrandError(err, 'conflict')) throw err;
+      this.log(`stopped forgetting host ${host}'s Docker engine: it is back`);
+      return;
+    }
     const departure = await store.get(departedKey(host));
     if (departure) await store.txn([gone, { key: departure.key, modRevision: departure.modRevision }], [{ op: 'delete', key: departure.key }]).catch(() => undefined);
-    this.log(`host ${host} did not come back within ${this.o.graceMs / 1000} s: removed its ${removed} endpoint(s) and released ${released.length ? released.join(', ') : 'no addresses'}`);
+    this.log(`host ${host} did not come back within ${this.o.graceMs / 1000} s: removed its ${removed} endpoint(s) and released ${released.length ? released.join(', ') : 'no addresses'}${memberships ? `; its Docker engine no longer counts as a member of ${memberships} cluster network(s)` : ''}`);
   }
 
   private log(line: string): void {

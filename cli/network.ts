@@ -4,6 +4,7 @@ import { contains, parseCidr, parseIp } from '../ipam/cidr.js';
 import type { Controller, SubnetRequest } from '../core/controller.js';
 import type { NetworkRecord } from '../core/types.js';
 import { shortId } from '../core/ids.js';
+import { engineMembers } from '../plugins/docker/overlay-links.js';
 import { flag, keyValues, list, parse, str, table } from './args.js';
 
 const USAGE = `usage: strand network COMMAND
@@ -110,6 +111,10 @@ export async function networkCommand(ctl: () => Promise<Controller>, argv: strin
       if (!p.positionals.length) throw new StrandError('invalid', `network rm needs at least one NAME\n${USAGE}`);
       const c = await ctl();
       for (const ref of p.positionals) {
+        const net = await c.findNetwork(ref);
+        // A cluster network Docker engines made is theirs to remove; taking it from under them breaks their next run.
+        const engines = net.scope === 'global' ? await engineMembers(c.store, net.id) : [];
+        if (engines.length) throw new StrandError('in-use', `network "${net.name}" is used by the Docker engines of host(s) ${engines.join(', ')}: remove it there with "docker network rm" (the last one removes it everywhere)`);
         await c.deleteNetwork(ref);
         console.log(ref);
       }

@@ -23,7 +23,7 @@ export class EngineCluster {
   ) {}
 
   /** Builds the underlay and hosts, starts etcd, then each host's strand daemon and dockerd. */
-  static async start(bed: TestBed, count = 3): Promise<EngineCluster> {
+  static async start(bed: TestBed, count = 3, strandArgs: string[] = []): Promise<EngineCluster> {
     const ul = buildUnderlay(bed, count);
     const store = new StoreServer('etcd', ul.name);
     // Registered before the engines, so it runs after them: the engines' cleanup needs strand, and strand needs the store.
@@ -36,7 +36,7 @@ export class EngineCluster {
         netns,
         store: store.url,
         hostId: id,
-        strandArgs: ['--advertise-addr', ip, '--host-id', id, '--lease-ttl', '3', '--resync-interval', '2'],
+        strandArgs: ['--advertise-addr', ip, '--host-id', id, '--lease-ttl', '3', '--resync-interval', '2', ...strandArgs],
       });
       c.hosts.push({ id, netns, ip, engine });
     }

@@ -32,7 +32,8 @@ describe('docker engines on three hosts share strand-overlay networks', function
   before(async () => {
     ensureDockerInstalled();
     bed = new TestBed();
-    c = await EngineCluster.start(bed, 3);
+    // A short grace for the host that never comes back (last test); a daemon restart is far quicker than lease + grace.
+    c = await EngineCluster.start(bed, 3, ['--dead-host-grace', '8']);
     hosts = c.hosts;
   });
   after(async () => {
@@ -260,5 +261,28 @@ describe('docker engines on three hosts share strand-overlay networks', function
     // Each refused pool went back: host1 can take the subnets now.
     b.engine.docker([...CREATE, '--subnet', '10.95.0.0/24', '-o', 'network=web', 'web']);
     b.engine.docker(['network', 'create', '-d', 'strand-bridge', '--ipam-driver', 'strand-ipam', '--subnet', '10.96.0.0/24', 'local96']);
+  });
+
+  it("leaves a cluster network to the engines: strand network rm refuses it while they use it; a host that never returns stops counting", async () => {
+    const [a, b, h2] = hosts as [ClusterHost, ClusterHost, ClusterHost];
+    for (const h of hosts) h.engine.docker([...CREATE, '--subnet', '10.99.0.0/24', '-o', 'network=engines', 'ovl']);
+    const refusal = (): string => {
+      const r = a.engine.strand(['network', 'rm', 'engines']);
+      assert.notEqual(r.status, 0, 'strand network rm must refuse a network Docker engines use');
+      return r.stderr;
+    };
+    assert.match(refusal(), /used by the Docker engines of host\(s\) host0, host1, host2: remove it there with "docker network rm"/);
+    assert.equal(inspect(a, 'engines').Name, 'engines', 'the refused rm left the network');
+
+    // host2's strand daemon goes for good: once its lease and the grace period have run out, it no longer counts.
+    await h2.engine.stopStrand();
+    try {
+      await waitFor('host2 to be forgotten', () => /host\(s\) host0, host1:/.test(refusal()), 60000, 500);
+      for (const h of [a, b]) h.engine.docker(['network', 'rm', 'ovl']);
+      // The last remaining engine's rm removed it everywhere.
+      assert.deepEqual(strandNetworks(a).filter((n) => n.Name === 'engines'), []);
+    } finally {
+      await h2.engine.startStrand();
+    }
   });
 });
