@@ -18,8 +18,15 @@ export class LinkReaper {
   /** Names queued or being deleted, with the promise that settles when they are gone. */
   private readonly pending = new Map<string, Promise<void>>();
 
-  /** netns: a path to the namespace the links are in; default the namespace of the thread that makes the reaper. */
-  constructor(private readonly netns?: string) {}
+  /**
+   * netns: a path to the namespace the links are in; default the namespace
+   * of the thread that makes the reaper (the worker starts here, idle, so a
+   * later withNetns around a delete cannot move it).
+   */
+  constructor(private readonly netns?: string) {
+    this.worker = this.start();
+    this.worker.unref();
+  }
 
   /** Resolves once the link is gone (a missing link counts as gone). */
   delete(name: string): Promise<void> {
@@ -48,7 +55,7 @@ export class LinkReaper {
   }
 
   private start(): Worker {
-    // The worker's thread starts in the namespace of the thread that creates it (ours, outside any withNetns).
+    // A worker's thread starts in the namespace of the thread that creates it.
     const w = new Worker(new URL('./link-reaper-worker.js', import.meta.url), { workerData: { netns: this.netns } });
     w.on('message', (msg: { failed: Record<string, string> }) => {
       const batch = this.running ?? [];
