@@ -102,6 +102,7 @@ async function throughput(bed: TestBed, a: Host, b: Host): Promise<{ overlay: nu
       runs.plain.push(iperf(['-c', plain.serverIp, '-p', '5203'], ['ip', 'netns', 'exec', plain.clientNs]));
       runs.underlay.push(iperf(['-c', a.ip, '-p', '5202'], ['nsenter', `--net=/run/netns/${b.netns}`]));
     }
+    for (const [path, gbps] of Object.entries(runs)) console.log(`${path} rounds (Gbit/s): ${gbps.map((g) => g.toFixed(2)).join(' ')}`);
     return { overlay: median(runs.overlay), underlay: median(runs.underlay), plain: median(runs.plain) };
   } finally {
     for (const s of servers) s.kill('SIGKILL');

@@ -44,4 +44,5 @@ export type { Route, RouteSpec, Scope } from './routes.js';
 export type { Neighbour, FdbEntry, FdbSpec } from './neighbours.js';
 export { KernelError } from './errors.js';
 export { spawnInNamespaces, type SandboxNamespaces } from './process-namespaces.js';
+export { applySteering, onlineCpus, steeringPlan, type SteeringPlan } from './cpu-steering.js';
 export { ipFamily, parsePrefix, type Family } from './address-bytes.js';

@@ -2,7 +2,7 @@
 // change state, MTU, MAC, master, name and namespace.
 import { StrandError } from '../common/errors.js';
 import {
-  AF_UNSPEC, IFINFOMSG_LEN, IFF_UP, IFF_PROMISC, IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_OPERSTATE,
+  AF_UNSPEC, IFINFOMSG_LEN, IFF_UP, IFF_PROMISC, IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_NUM_TX_QUEUES, IFLA_NUM_RX_QUEUES, IFLA_LINK, IFLA_MASTER, IFLA_OPERSTATE,
   IFLA_LINKINFO, IFLA_NET_NS_FD, IFLA_LINK_NETNSID, IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND,
   VETH_INFO_PEER, IFLA_VXLAN_ID, IFLA_VXLAN_LINK, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LOCAL6, IFLA_VXLAN_GROUP,
   IFLA_VXLAN_GROUP6, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PROXY, IFLA_VXLAN_PORT, IFLA_VXLAN_TTL, IFLA_MACVLAN_MODE, MACVLAN_MODE, OPERSTATES,
@@ -44,6 +44,15 @@ export interface Link {
   macvlan?: { mode: MacvlanMode | 'source' | 'unknown' };
 }
 
+const MAX_QUEUES = 4096; // the kernel's own limit for a veth
+
+function queueAttrs(w: AttrWriter, queues: number, name: string): void {
+  if (!Number.isInteger(queues) || queues < 1 || queues > MAX_QUEUES) {
+    throw new StrandError('invalid', `invalid queue count ${queues} for link "${name}": use 1 to ${MAX_QUEUES}`);
+  }
+  w.u32(IFLA_NUM_TX_QUEUES, queues).u32(IFLA_NUM_RX_QUEUES, queues);
+}
+
 /** A link, by name or by index. */
 export type LinkRef = string | number;
 
@@ -60,7 +69,12 @@ interface CommonSpec {
 export type LinkSpec =
   // No `up` for the peer: the kernel refuses to open it before the pair is joined (ENOTCONN);
   // bring it up afterwards from its own namespace.
-  | (CommonSpec & { kind: 'veth'; peer: { name: string; mac?: string; mtu?: number; netns?: NetNs } })
+  | (CommonSpec & {
+      kind: 'veth';
+      peer: { name: string; mac?: string; mtu?: number; netns?: NetNs };
+      /** Transmit and receive queues of each end (1 by default): what per-CPU steering needs (device-sysfs.ts). */
+      queues?: number;
+    })
   | (CommonSpec & { kind: 'bridge' })
   | (CommonSpec & {
       kind: 'vxlan';
@@ -171,6 +185,7 @@ export class Links {
     if (spec.master !== undefined) w.u32(IFLA_MASTER, this.index(spec.master));
     if (spec.netns) w.u32(IFLA_NET_NS_FD, spec.netns.fd);
     if (spec.kind === 'macvlan') w.u32(IFLA_LINK, this.index(spec.parent));
+    if (spec.kind === 'veth' && spec.queues !== undefined) queueAttrs(w, spec.queues, spec.name);
     w.nested(IFLA_LINKINFO, (info) => {
       info.str(IFLA_INFO_KIND, spec.kind);
       const data = this.kindData(spec);
@@ -193,6 +208,7 @@ export class Links {
           if (peer.mtu !== undefined) p.u32(IFLA_MTU, validMtu(peer.mtu, `link "${peer.name}"`));
           if (peer.mac !== undefined) p.bytes(IFLA_ADDRESS, macToBytes(peer.mac));
           if (peer.netns) p.u32(IFLA_NET_NS_FD, peer.netns.fd);
+          if (spec.queues !== undefined) queueAttrs(p, spec.queues, peer.name);
         });
         break;
       }

@@ -31,7 +31,8 @@ export function buildPlainVxlan(bed: TestBed, a: Host, b: Host, mtu: number): Pl
     ip('link', 'set', 'pvvx', 'master', 'pvbr', 'up');
     ip('link', 'set', 'pvbr', 'up');
     run('bridge', ['-n', h.netns, 'fdb', 'append', '00:00:00:00:00:00', 'dev', 'pvvx', 'dst', other.ip]);
-    ip('link', 'add', 'pvh', 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', spaces[i]!);
+    // The peer's MTU too: a veth's mtu applies to its first end only.
+    ip('link', 'add', 'pvh', 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'netns', spaces[i]!, 'mtu', String(mtu));
     ip('link', 'set', 'pvh', 'master', 'pvbr', 'up');
     const inside = (...args: string[]) => run('ip', ['-n', spaces[i]!, ...args]);
     inside('addr', 'add', `${SUBNET}.${i + 1}/24`, 'dev', 'eth0');

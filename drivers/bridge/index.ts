@@ -109,6 +109,8 @@ export class BridgeDriver implements Driver {
       mtu,
       up: true,
       peer: { name: sandboxVeth, mtu, ...(endpoint.mac ? { mac: endpoint.mac } : {}), ...(sandboxNs ? { netns: sandboxNs } : {}) },
+      // Queues for per-CPU steering, when the network's view asks for them (the overlay's does).
+      ...(network.driverState.vethQueues ? { queues: Number(network.driverState.vethQueues) } : {}),
     });
     try {
       // Hairpin lets a container reach its own published port through the host.

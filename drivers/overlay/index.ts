@@ -9,7 +9,7 @@
 // the bridge driver's masquerade rules, so traffic leaves through the local
 // host. The same gateway address on every host is safe because ARP never
 // crosses the vxlan device (proxy mode answers only for remote endpoints).
-import { Netlink } from '../../netlink/index.js';
+import { Netlink, applySteering, onlineCpus, steeringPlan, type SteeringPlan } from '../../netlink/index.js';
 import type { Firewall } from '../../firewall/index.js';
 import { StrandError } from '../../common/errors.js';
 import { shortId } from '../../core/ids.js';
@@ -32,6 +32,9 @@ export class OverlayDriver implements Driver {
   readonly capabilities = { scope: 'global', connectivityScope: 'global', needsIpam: true } as const;
   /** The host side (bridge, veths, NAT and isolation rules) is the bridge driver's, on our bridge name. */
   private readonly bridge: BridgeDriver;
+  /** Per-CPU steering for containers' veths (undefined on one CPU); the CPUs online when first needed. */
+  private steering?: SteeringPlan | null;
+  private steeringWarned = false;
 
   constructor(
     private readonly nl: Netlink,
@@ -48,11 +51,21 @@ export class OverlayDriver implements Driver {
 
   /** The network as the bridge driver sees it on this host. */
   private view(network: NetworkRecord, mtu: number): NetworkRecord {
+    const plan = this.steeringFor(network);
     return {
       ...network,
       // untrackUdpPort: the VXLAN packets skip conntrack, so no NAT rule on the host can rewrite them (README, Checksum offload).
-      driverState: { ...network.driverState, bridge: overlayBridgeName(network.id), mtu: String(mtu), icc: 'true', masquerade: 'true', hairpin: 'true', untrackUdpPort: String(VXLAN_PORT) },
+      driverState: {
+        ...network.driverState, bridge: overlayBridgeName(network.id), mtu: String(mtu), icc: 'true', masquerade: 'true', hairpin: 'true', untrackUdpPort: String(VXLAN_PORT),
+        ...(plan ? { vethQueues: String(plan.queues) } : {}),
+      },
     };
+  }
+
+  private steeringFor(network: NetworkRecord): SteeringPlan | undefined {
+    if (network.driverState.steering === 'false') return undefined;
+    if (this.steering === undefined) this.steering = steeringPlan(onlineCpus()) ?? null;
+    return this.steering ?? undefined;
   }
 
   /** Claims the VNI (stored in the record core persists next), then builds this host's side. */
@@ -117,7 +130,28 @@ export class OverlayDriver implements Driver {
   async createEndpoint(req: EndpointRequest): Promise<Record<string, string>> {
     // The first endpoint on a host builds the network's side there.
     const view = await this.ensureLocal(req.network, { rules: 'if-new' });
-    return this.bridge.createEndpoint({ ...req, network: view });
+    const state = await this.bridge.createEndpoint({ ...req, network: view });
+    const plan = this.steeringFor(req.network);
+    if (plan) this.steer(plan, state, req);
+    return state;
+  }
+
+  /**
+   * A container's packets reach the host on its host-side veth in the sending
+   * thread's own context (a veth has no queue), so one CPU would run the
+   * container's TCP, the bridge, the encapsulation and, between namespaces of
+   * one machine, the receiver too. Steering hands everything after the veth to
+   * another CPU: sender and host path run in parallel (README, Throughput).
+   * Without it traffic still flows, on one CPU, so a failure is only reported.
+   */
+  private steer(plan: SteeringPlan, state: Record<string, string>, req: EndpointRequest): void {
+    try {
+      applySteering(plan, { device: state.sandboxVeth!, ns: req.sandboxNs }, state.hostVeth!);
+    } catch (err) {
+      if (this.steeringWarned) return;
+      this.steeringWarned = true;
+      console.error(`strand: cross-CPU steering not set on ${state.hostVeth} (${(err as Error).message}); a container's overlay traffic is processed on its sending CPU`);
+    }
   }
 
   async deleteEndpoint(network: NetworkRecord, endpoint: EndpointRecord): Promise<void> {
