@@ -7,22 +7,10 @@
 // per-CPU softnet counters while a sender pinned to one CPU pushes data.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { onlineCpus } from '../../netlink/cpu-steering.js';
+import { maskCpus } from '../../test/support/cpu-masks.js';
 import { useTestBed, ipJson, run } from '../harness.js';
 import { Cluster, waitFor, type Host } from './cluster.js';
-
-const cpusOnline = (): number[] =>
-  readFileSync('/sys/devices/system/cpu/online', 'utf8').trim().split(',').flatMap((part) => {
-    const [from, to] = part.split('-').map(Number) as [number, number?];
-    return Array.from({ length: (to ?? from) - from + 1 }, (_, i) => from + i);
-  });
-
-/** A sysfs CPU mask ("3", "80,00000001") as the CPU numbers whose bits it sets. */
-function maskCpus(mask: string): number[] {
-  const value = BigInt(`0x${mask.trim().split(',').map((g) => g.padStart(8, '0')).join('')}`);
-  const cpus: number[] = [];
-  for (let cpu = 0; 1n << BigInt(cpu) <= value; cpu++) if (value & (1n << BigInt(cpu))) cpus.push(cpu);
-  return cpus;
-}
 
 const sysfs = (netns: string, device: string, file: string): string => run('ip', ['netns', 'exec', netns, 'cat', `/sys/class/net/${device}/${file}`]).stdout.trim();
 
@@ -33,7 +21,7 @@ function queuesOf(netns: string, device: string): Queues {
   return { tx: names.filter((n) => n.startsWith('tx-')).length, rx: names.filter((n) => n.startsWith('rx-')).length };
 }
 
-/** The host end of a container's veth: the one veth on the overlay bridge of `net` whose peer is that container's eth0. */
+/** The host end of the container's veth on `net` (the one veth port of its bridge: one container per network and host here). */
 function hostVethOf(h: Host, net: string): string {
   const id = (JSON.parse(h.strand(['network', 'inspect', net]).stdout)[0].Id as string).slice(0, 12);
   const ports = ipJson<{ ifname: string }>(['link', 'show', 'master', `so-${id}`, 'type', 'veth'], h.netns);
@@ -56,7 +44,7 @@ describe('overlay cross-CPU steering', function () {
   const bed = useTestBed();
 
   it('gives containers a queue per CPU with crosswise XPS/RPS masks in their own namespaces, moves the host path off the sending CPU, and leaves it alone with steering=false', async function () {
-    const cpus = cpusOnline();
+    const cpus = onlineCpus();
     if (cpus.length < 2) this.skip(); // one CPU: nothing to steer to, and strand makes single-queue veths
     const mountsBefore = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => / - sysfs /.test(l)).length;
     const c = await Cluster.start(bed(), { hosts: 2 });

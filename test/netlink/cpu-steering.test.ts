@@ -1,14 +1,7 @@
 // Per-CPU steering plans and the CPU masks sysfs takes, without a kernel.
 import assert from 'node:assert/strict';
 import { cpuMask, parseCpuList, steeringPlan } from '../../netlink/cpu-steering.js';
-
-/** A mask back to CPU numbers, read the way the kernel reads it (comma-separated 32-bit groups). */
-function maskCpus(mask: string): number[] {
-  const value = BigInt(`0x${mask.split(',').map((g) => g.padStart(8, '0')).join('')}`);
-  const cpus: number[] = [];
-  for (let cpu = 0; 1n << BigInt(cpu) <= value; cpu++) if (value & (1n << BigInt(cpu))) cpus.push(cpu);
-  return cpus;
-}
+import { maskCpus } from '../support/cpu-masks.js';
 
 describe('CPU steering', () => {
   it('reads the kernel\'s CPU lists', () => {
