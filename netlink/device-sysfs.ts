@@ -9,13 +9,9 @@ import { writeFileSync } from 'node:fs';
 import { StrandError } from '../common/errors.js';
 import { CLONE_NEWNS, MS_PRIVATE, MS_REC, O_CLOEXEC, O_RDONLY } from './constants.js';
 import { libc, errno, errnoName } from './libc.js';
-import { syscallError } from './errors.js';
+import { checkSyscall, syscallError } from './errors.js';
 import { validateLinkName } from './links.js';
 import { withNetns, type NetNs } from './namespace.js';
-
-function check(rc: number, action: string, object: string): void {
-  if (rc < 0) throw syscallError(errno(), { action, object });
-}
 
 /** Runs fn with /sys showing the devices of the network namespace this thread is in. */
 function withOwnSysfs<T>(fn: () => T): T {
@@ -23,10 +19,10 @@ function withOwnSysfs<T>(fn: () => T): T {
   if (home < 0) throw syscallError(errno(), { action: 'open', object: "this thread's mount namespace" });
   const cwd = process.cwd();
   try {
-    check(libc.unshare(CLONE_NEWNS) as number, 'create', 'a mount namespace for sysfs');
+    checkSyscall(libc.unshare(CLONE_NEWNS) as number, 'create', 'a mount namespace for sysfs');
     // Keep the sysfs mount from propagating back to the host's mount tree.
-    check(libc.mount(null, '/', null, MS_REC | MS_PRIVATE, null) as number, 'make private', 'the sysfs mount tree');
-    check(libc.mount('sysfs', '/sys', 'sysfs', 0, null) as number, 'mount', "this network namespace's sysfs");
+    checkSyscall(libc.mount(null, '/', null, MS_REC | MS_PRIVATE, null) as number, 'make private', 'the sysfs mount tree');
+    checkSyscall(libc.mount('sysfs', '/sys', 'sysfs', 0, null) as number, 'mount', "this network namespace's sysfs");
     return fn();
   } finally {
     if ((libc.setns(home, CLONE_NEWNS) as number) < 0) {

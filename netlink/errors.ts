@@ -1,7 +1,7 @@
 // Kernel refusals as typed errors that carry the errno name and the object,
 // e.g. `EEXIST: link "br-1" already exists`.
 import { StrandError, type ErrorCode } from '../common/errors.js';
-import { errnoName, errnoText } from './libc.js';
+import { errno, errnoName, errnoText } from './libc.js';
 
 const CODE_BY_ERRNO: Record<string, ErrorCode> = {
   EEXIST: 'exists',
@@ -51,4 +51,9 @@ export class KernelError extends StrandError {
 /** A libc call that returned -1: errno into a typed error. */
 export function syscallError(errno: number, subject: Subject): KernelError {
   return new KernelError(errno, subject);
+}
+
+/** Throws the typed error for a libc call's negative return, naming what it was doing. */
+export function checkSyscall(rc: number, action: string, object: string): void {
+  if (rc < 0) throw syscallError(errno(), { action, object });
 }

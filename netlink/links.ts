@@ -72,7 +72,7 @@ export type LinkSpec =
   | (CommonSpec & {
       kind: 'veth';
       peer: { name: string; mac?: string; mtu?: number; netns?: NetNs };
-      /** Transmit and receive queues of each end (1 by default): what per-CPU steering needs (device-sysfs.ts). */
+      /** Transmit and receive queues of each end (1 by default): what per-CPU steering needs (cpu-steering.ts). */
       queues?: number;
     })
   | (CommonSpec & { kind: 'bridge' })

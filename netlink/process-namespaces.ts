@@ -8,7 +8,7 @@
 import { StrandError } from '../common/errors.js';
 import { CLONE_FS, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, MS_BIND, MS_PRIVATE, MS_REC, O_RDONLY, O_CLOEXEC } from './constants.js';
 import { libc, errno, errnoName } from './libc.js';
-import { syscallError } from './errors.js';
+import { checkSyscall, syscallError } from './errors.js';
 import type { NetNs } from './namespace.js';
 
 export interface SandboxNamespaces {
@@ -31,10 +31,6 @@ function openNs(path: string, what: string): number {
   return fd;
 }
 
-function check(rc: number, action: string, object: string): void {
-  if (rc < 0) throw syscallError(errno(), { action, object });
-}
-
 /** Runs spawnFn (which must start the process synchronously) with the thread inside the sandbox's namespaces. */
 export function spawnInNamespaces<T>(target: SandboxNamespaces, spawnFn: () => T): T {
   // Only what changes is restored: setns into a mount namespace is refused unless this thread owns its filesystem context.
@@ -45,24 +41,24 @@ export function spawnInNamespaces<T>(target: SandboxNamespaces, spawnFn: () => T
   try {
     if (target.joinPid !== undefined) {
       // Joining a mount namespace needs this thread's own filesystem context.
-      check(libc.unshare(CLONE_FS) as number, 'unshare', "this thread's filesystem context");
+      checkSyscall(libc.unshare(CLONE_FS) as number, 'unshare', "this thread's filesystem context");
       for (const [name, type] of TYPES.slice(0, 2)) {
         const fd = openNs(`/proc/${target.joinPid}/ns/${name}`, `${name} namespace of process ${target.joinPid}`);
         joined.push(fd);
-        check(libc.setns(fd, type) as number, 'enter', `${name} namespace of process ${target.joinPid}`);
+        checkSyscall(libc.setns(fd, type) as number, 'enter', `${name} namespace of process ${target.joinPid}`);
       }
     } else if (target.fresh) {
       // A mount namespace needs this thread's own filesystem context; unshare gives it one.
-      check(libc.unshare(CLONE_NEWUTS | CLONE_NEWNS) as number, 'create', 'UTS and mount namespaces');
+      checkSyscall(libc.unshare(CLONE_NEWUTS | CLONE_NEWNS) as number, 'create', 'UTS and mount namespaces');
       // Keep the bind mounts below from propagating back to the host.
-      check(libc.mount(null, '/', null, MS_REC | MS_PRIVATE, null) as number, 'make private', 'the sandbox mount tree');
+      checkSyscall(libc.mount(null, '/', null, MS_REC | MS_PRIVATE, null) as number, 'make private', 'the sandbox mount tree');
       const name = target.fresh.hostname;
-      check(libc.sethostname(name, Buffer.byteLength(name)) as number, 'set', `hostname "${name}"`);
+      checkSyscall(libc.sethostname(name, Buffer.byteLength(name)) as number, 'set', `hostname "${name}"`);
       for (const [source, dest] of target.fresh.binds) {
-        check(libc.mount(source, dest, null, MS_BIND, null) as number, `bind-mount ${source} on`, dest);
+        checkSyscall(libc.mount(source, dest, null, MS_BIND, null) as number, `bind-mount ${source} on`, dest);
       }
     }
-    check(libc.setns(target.net.fd, CLONE_NEWNET) as number, 'enter', `network namespace ${target.net.path}`);
+    checkSyscall(libc.setns(target.net.fd, CLONE_NEWNET) as number, 'enter', `network namespace ${target.net.path}`);
     return spawnFn();
   } finally {
     for (const { type, fd } of home) {
