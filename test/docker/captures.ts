@@ -1,8 +1,10 @@
-// The request bodies dockerd 20.10 really sent (shared/reference/docker-captures),
-// as fixtures: the first captured body of each method, or all of them.
+// The request bodies dockerd 20.10 really sent to a logging plugin
+// (test/fixtures/docker/rs-net.jsonl), as fixtures: the first captured body of
+// each method, or all of them.
 import { readFileSync } from 'node:fs';
+import { fixture } from '../support/paths.js';
 
-const FILE = process.env.STRAND_DOCKER_CAPTURES ?? '/work/shared/reference/docker-captures/rs-net.jsonl';
+const FILE = process.env.STRAND_DOCKER_CAPTURES ?? fixture('docker', 'rs-net.jsonl');
 
 export interface Captured {
   path: string;
