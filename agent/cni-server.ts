@@ -7,12 +7,12 @@ import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import { runPlugin } from '../plugins/cni/skel.js';
-import { bridgeHandlers } from '../plugins/cni/bridge.js';
-import { macvlanHandlers } from '../plugins/cni/macvlan.js';
-import { ipamHandlers } from '../plugins/cni/ipam-plugin.js';
-import { overlayHandlers, type OverlayDaemon } from '../plugins/cni/overlay.js';
-import type { PluginHandlers } from '../plugins/cni/types.js';
+import { runPlugin } from '../plugins/cni/protocol/skel.js';
+import { bridgeHandlers } from '../plugins/cni/bridge/plugin.js';
+import { macvlanHandlers } from '../plugins/cni/macvlan/plugin.js';
+import { ipamHandlers } from '../plugins/cni/ipam/plugin.js';
+import { overlayHandlers, type OverlayDaemon } from '../plugins/cni/overlay/plugin.js';
+import type { PluginHandlers } from '../plugins/cni/protocol/types.js';
 
 type Handlers = Record<string, PluginHandlers>;
 

@@ -15,7 +15,7 @@ import { contains, parseCidr, parseIp } from '../ipam/cidr.js';
 import type { Store, TxnCheck } from '../store/types.js';
 import { GLOBAL_ENDPOINTS, type GlobalEndpoint } from '../core/records.js';
 import type { NetworkRecord } from '../core/types.js';
-import { DEPARTED_PREFIX, departedKey, hostKey, type DepartureRecord } from '../drivers/overlay/hosts.js';
+import { DEPARTED_PREFIX, departedKey, hostKey, type DepartureRecord } from '../cluster/hosts.js';
 import type { ClusterView } from './overlay-tables.js';
 import { engineHosts, forgetEngineHost } from '../plugins/docker/overlay-links.js';
 

@@ -7,7 +7,7 @@ import { Netlink } from '../netlink/index.js';
 import type { Store } from '../store/types.js';
 import { actualFor, changeCount, diff, tables, type PeerTable } from './overlay-tables.js';
 import { loadView } from './overlay-view.js';
-import { DEPARTED_PREFIX, type DepartureRecord } from '../drivers/overlay/hosts.js';
+import { DEPARTED_PREFIX, type DepartureRecord } from '../cluster/hosts.js';
 import type { AgentStatus } from './overlay-peers.js';
 
 export interface Dump {

@@ -4,7 +4,7 @@
 import { StrandError } from '../common/errors.js';
 import type { Netlink } from '../netlink/index.js';
 import type { Lease, Store } from '../store/types.js';
-import { departedKey, hostKey, type HostRecord } from '../drivers/overlay/hosts.js';
+import { departedKey, hostKey, type HostRecord } from '../cluster/hosts.js';
 
 export class HostRegistration {
   private lease: Lease | undefined;

@@ -12,7 +12,7 @@ import { Netlink } from '../netlink/index.js';
 import type { Store, Watcher, WatchEvent } from '../store/types.js';
 import { GLOBAL_ENDPOINTS, GLOBAL_NETWORKS, type GlobalEndpoint } from '../core/records.js';
 import type { NetworkRecord } from '../core/types.js';
-import { HOSTS_PREFIX, type HostRecord } from '../drivers/overlay/hosts.js';
+import { HOSTS_PREFIX, type HostRecord } from '../cluster/hosts.js';
 import { setOverlayMtu } from '../drivers/overlay/mtu.js';
 import type { Ipam } from '../ipam/index.js';
 import { DeadHostReaper } from './dead-hosts.js';

@@ -6,7 +6,7 @@
 import type { FdbEntry, Link, Neighbour, Netlink } from '../netlink/index.js';
 import type { GlobalEndpoint } from '../core/records.js';
 import type { NetworkRecord } from '../core/types.js';
-import type { HostRecord } from '../drivers/overlay/hosts.js';
+import type { HostRecord } from '../cluster/hosts.js';
 import { vxlanName } from '../drivers/overlay/names.js';
 import { overlayMtu } from '../drivers/overlay/mtu.js';
 

@@ -4,7 +4,7 @@
 import type { Store } from '../store/types.js';
 import { GLOBAL_ENDPOINTS, GLOBAL_NETWORKS, type GlobalEndpoint } from '../core/records.js';
 import type { NetworkRecord } from '../core/types.js';
-import { HOSTS_PREFIX, type HostRecord } from '../drivers/overlay/hosts.js';
+import { HOSTS_PREFIX, type HostRecord } from '../cluster/hosts.js';
 import { emptyView, type ClusterView } from './overlay-tables.js';
 
 export async function loadView(store: Store): Promise<{ view: ClusterView; revision: number }> {

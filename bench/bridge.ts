@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openController } from '../core/runtime.js';
+import { openController } from '../runtime/index.js';
 import { median, nowMs, report } from './stats.js';
 import { runIsolated } from './isolated.js';
 

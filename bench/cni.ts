@@ -12,12 +12,12 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Netlink, createNetns, deleteNetns } from '../netlink/index.js';
 import { installPlugins } from '../plugins/cni/install.js';
-import { invokePluginRaw, outcomeError } from '../plugins/cni/exec.js';
+import { invokePluginRaw, outcomeError } from '../plugins/cni/protocol/exec.js';
 import { median, nowMs, report } from './stats.js';
 import { runIsolated } from './isolated.js';
+import { strandBin } from '../test/support/paths.js';
 
 const SEQUENTIAL = 40;
 const PARALLEL = 16;
@@ -25,7 +25,7 @@ const PARALLEL_ROUNDS = 4;
 const REFERENCE_DIR = '/usr/lib/cni';
 /** The overlay agent's VTEP: an address of this benchmark's own namespace. */
 const UNDERLAY_IP = '192.168.253.1';
-const STRAND_BIN = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'bin', 'strand');
+const STRAND_BIN = strandBin;
 
 interface Side {
   name: string;

@@ -7,8 +7,8 @@
 // `bridge` network skips that work; its overhead is printed too.
 // dockerd, its docker0 and its iptables rules all live in a namespace of
 // their own (the engine the netns tests use), so the machine stays untouched.
-import { ensureDockerInstalled, DockerEngine, IMAGE } from '../netns-tests/docker/engine.js';
-import { TestBed } from '../netns-tests/harness.js';
+import { ensureDockerInstalled, DockerEngine, IMAGE } from '../test/support/docker-engine.js';
+import { TestBed } from '../test/support/harness.js';
 import { median, nowMs, report } from './stats.js';
 
 const ROUNDS = 15;

@@ -14,8 +14,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TestBed, run as sh } from '../netns-tests/harness.js';
-import { Cluster, type Host } from '../netns-tests/overlay/cluster.js';
+import { TestBed, run as sh } from '../test/support/harness.js';
+import { Cluster, type Host } from '../test/support/cluster.js';
 import { median, percentile, report } from './stats.js';
 import { buildPlainVxlan } from './overlay/plain-vxlan.js';
 

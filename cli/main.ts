@@ -46,7 +46,7 @@ export async function main(argv: string[]): Promise<void> {
   let controller: Controller | undefined;
   const ctl = async (): Promise<Controller> => {
     if (!controller) {
-      const { openController } = await import('../core/runtime.js');
+      const { openController } = await import('../runtime/index.js');
       // The daemon lives on: its veth deletions go to a worker thread, after the answer.
       controller = await openController({ ...(store ? { store } : {}), backgroundLinkDeletes: command === 'daemon' });
     }

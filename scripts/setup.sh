@@ -28,4 +28,6 @@ if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
+# A clean build: files of sources that moved or went must not linger in dist/ (the test run globs it).
+rm -rf dist
 npx tsc -p tsconfig.json

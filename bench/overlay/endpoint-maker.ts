@@ -5,7 +5,7 @@
 // usage (env STRAND_STORE, STRAND_RUN_DIR, STRAND_HOST_ID): node endpoint-maker.js NETWORK
 import { createInterface } from 'node:readline';
 import { performance } from 'node:perf_hooks';
-import { openController } from '../../core/runtime.js';
+import { openController } from '../../runtime/index.js';
 
 const network = process.argv[2] ?? 'bench';
 const wall = (): number => performance.timeOrigin + performance.now();

@@ -5,9 +5,9 @@
 // destination) and a namespace on a veth to the bridge. No agent, no rules of
 // its own: what any VXLAN overlay costs here, against which strand's is
 // measured. Everything lives in the hosts' and the test bed's namespaces.
-import type { TestBed } from '../../netns-tests/harness.js';
-import { run } from '../../netns-tests/harness.js';
-import type { Host } from '../../netns-tests/overlay/cluster.js';
+import type { TestBed } from '../../test/support/harness.js';
+import { run } from '../../test/support/harness.js';
+import type { Host } from '../../test/support/cluster.js';
 
 const VNI = '42'; // strand's VNIs start at 4096
 const SUBNET = '10.99.0';

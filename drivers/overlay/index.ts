@@ -17,7 +17,7 @@ import type { Store } from '../../store/types.js';
 import type { Driver, EndpointRecord, EndpointRequest, JoinInfo, NetworkRecord } from '../../core/types.js';
 import { BridgeDriver } from '../bridge/index.js';
 import { OVERLAY_PREFIX, VXLAN_PORT, overlayBridgeName, vxlanName } from './names.js';
-import { listHosts, requireHost } from './hosts.js';
+import { listHosts, requireHost } from '../../cluster/hosts.js';
 import { overlayMtu, setOverlayMtu } from './mtu.js';
 import { allocateVni, releaseVni } from './vni.js';
 import { overlaySettings } from './options.js';

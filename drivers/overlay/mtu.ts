@@ -10,7 +10,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Netlink, openNetns, type Link, type NetNs } from '../../netlink/index.js';
 import type { NetworkRecord } from '../../core/types.js';
-import type { HostRecord } from './hosts.js';
+import type { HostRecord } from '../../cluster/hosts.js';
 import { VXLAN_OVERHEAD, overlayBridgeName, vxlanName } from './names.js';
 
 /** Where container runtimes keep named network namespaces: strand and CNI runtimes, Docker. */

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { useTestBed, ipJson, run } from '../harness.js';
+import { useTestBed, ipJson, run } from '../../test/support/harness.js';
 import { listNetns } from '../../netlink/index.js';
 import { StrandHost } from './strand-host.js';
 import { processAlive } from '../../core/process-info.js';

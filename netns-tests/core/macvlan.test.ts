@@ -1,9 +1,9 @@
 // The macvlan driver through the strand command: sandboxes become peers on
 // the underlay (here the host's link to the outside namespace), no NAT.
 import assert from 'node:assert/strict';
-import { useTestBed, ipJson } from '../harness.js';
-import { answer, ask, serve } from '../support/traffic.js';
-import { OUTSIDE } from '../support/topology.js';
+import { useTestBed, ipJson } from '../../test/support/harness.js';
+import { answer, ask, serve } from '../../test/support/traffic.js';
+import { OUTSIDE } from '../../test/support/topology.js';
 import { StrandHost } from './strand-host.js';
 
 describe('strand macvlan networks', function () {

@@ -1,9 +1,9 @@
 // Network options a Docker user expects: IPv6, icc off, MTU, a named bridge,
 // an ip range, auxiliary addresses, and what inspect reports.
 import assert from 'node:assert/strict';
-import { useTestBed, ipJson } from '../harness.js';
-import { answer, ask, serve } from '../support/traffic.js';
-import { HOST_OUT, OUTSIDE } from '../support/topology.js';
+import { useTestBed, ipJson } from '../../test/support/harness.js';
+import { answer, ask, serve } from '../../test/support/traffic.js';
+import { HOST_OUT, OUTSIDE } from '../../test/support/topology.js';
 import { StrandHost } from './strand-host.js';
 
 

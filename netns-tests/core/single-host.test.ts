@@ -1,9 +1,9 @@
 // The strand command on one host, checked with real traffic between real
 // namespaces and with the kernel's own view (ip -j, iptables-save).
 import assert from 'node:assert/strict';
-import { useTestBed, ipJson, run } from '../harness.js';
-import { answer, ask, serve } from '../support/traffic.js';
-import { HOST_OUT, OUTSIDE } from '../support/topology.js';
+import { useTestBed, ipJson, run } from '../../test/support/harness.js';
+import { answer, ask, serve } from '../../test/support/traffic.js';
+import { HOST_OUT, OUTSIDE } from '../../test/support/topology.js';
 import { StrandHost } from './strand-host.js';
 
 

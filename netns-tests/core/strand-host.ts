@@ -4,15 +4,14 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { deleteNetns, listNetns } from '../../netlink/index.js';
-import { type TestBed } from '../harness.js';
-import { World } from '../support/topology.js';
-import { ECHO_SERVER } from '../support/traffic.js';
+import { type TestBed } from '../../test/support/harness.js';
+import { World } from '../../test/support/topology.js';
+import { ECHO_SERVER } from '../../test/support/traffic.js';
+import { strandBin } from '../../test/support/paths.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const BIN = join(here, '..', '..', '..', 'bin', 'strand');
+const BIN = strandBin;
 
 export interface CliResult {
   status: number;

@@ -3,10 +3,10 @@
 // nothing, repeated and repaired operations converge, bad input leaves no
 // trace, and the backend is detected from the rules already there.
 import assert from 'node:assert/strict';
-import { useTestBed, run } from '../harness.js';
+import { useTestBed, run } from '../../test/support/harness.js';
 import { Firewall, detectBackend, forgetBackends, pickFreePort, type Backend, type NetworkRules, type EndpointPorts } from '../../firewall/index.js';
 import { StrandError } from '../../common/errors.js';
-import { serve } from '../support/traffic.js';
+import { serve } from '../../test/support/traffic.js';
 
 const save = (ns: string, tool: string): string => run('ip', ['netns', 'exec', ns, tool]).stdout;
 /** Rule and chain lines of a save, without the comment and counter noise that differs between runs. */

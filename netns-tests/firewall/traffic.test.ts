@@ -3,10 +3,10 @@
 // and isolation between networks. The host namespace's FORWARD policy is
 // DROP, as Docker sets it, so every forwarded packet needs strand's rules.
 import assert from 'node:assert/strict';
-import { useTestBed, run } from '../harness.js';
+import { useTestBed, run } from '../../test/support/harness.js';
 import { Firewall, type Backend, type NetworkRules, type EndpointPorts } from '../../firewall/index.js';
-import { World, HOST_OUT, OUTSIDE, HOST_OUT6, OUTSIDE6 } from '../support/topology.js';
-import { serve, ask } from '../support/traffic.js';
+import { World, HOST_OUT, OUTSIDE, HOST_OUT6, OUTSIDE6 } from '../../test/support/topology.js';
+import { serve, ask } from '../../test/support/traffic.js';
 
 const net = (id: string, bridge: string, subnets: string[], extra: Partial<NetworkRules> = {}): NetworkRules => ({
   id, bridge, subnets, icc: true, internal: false, masquerade: true, ...extra,

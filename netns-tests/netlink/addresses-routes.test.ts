@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { useTestBed, ipJson, run } from '../harness.js';
+import { useTestBed, ipJson, run } from '../../test/support/harness.js';
 import { StrandError } from '../../common/errors.js';
 
 interface IpAddr {

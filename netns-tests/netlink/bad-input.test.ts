@@ -1,7 +1,7 @@
 // Bad input to the kernel layer: a typed error naming the object and the
 // kernel's answer, never an unhandled exception, and nothing half-made.
 import assert from 'node:assert/strict';
-import { useTestBed, linkNames, uniqueName } from '../harness.js';
+import { useTestBed, linkNames, uniqueName } from '../../test/support/harness.js';
 import { StrandError } from '../../common/errors.js';
 import { KernelError, type LinkSpec } from '../../netlink/index.js';
 

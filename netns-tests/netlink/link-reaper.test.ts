@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { useTestBed, ipJson } from '../harness.js';
+import { useTestBed, ipJson } from '../../test/support/harness.js';
 import { LinkReaper } from '../../netlink/link-reaper.js';
 
 describe('netlink link reaper (deletions on a worker thread)', () => {

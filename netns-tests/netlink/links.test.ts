@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { useTestBed, ipJson, ip, linkNames, uniqueName } from '../harness.js';
+import { useTestBed, ipJson, ip, linkNames, uniqueName } from '../../test/support/harness.js';
 import { StrandError } from '../../common/errors.js';
 
 interface IpLink {

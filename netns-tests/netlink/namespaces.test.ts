@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useTestBed, ipJson, run, uniqueName, linkNames } from '../harness.js';
+import { useTestBed, ipJson, run, uniqueName, linkNames } from '../../test/support/harness.js';
 import {
   Netlink, createNetns, deleteNetns, listNetns, openNetns, openNetnsByPid, withNetns, readSysctl, writeSysctl, currentNetns,
 } from '../../netlink/index.js';

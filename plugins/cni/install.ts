@@ -19,10 +19,10 @@ import { StrandError } from '../../common/errors.js';
 
 /** Plugin executable name → its entry point (compiled, next to this file). */
 export const PLUGINS: Record<string, string> = {
-  'strand-bridge': 'bridge-main.js',
-  'strand-macvlan': 'macvlan-main.js',
-  'strand-overlay': 'overlay-main.js',
-  'strand-ipam': 'ipam-main.js',
+  'strand-bridge': 'bridge/main.js',
+  'strand-macvlan': 'macvlan/main.js',
+  'strand-overlay': 'overlay/main.js',
+  'strand-ipam': 'ipam/main.js',
 };
 
 const EXTERNAL = ['koffi', 'etcd3', 'ioredis'];

@@ -10,7 +10,7 @@ import { StrandError, isStrandError } from '../../common/errors.js';
 import type { Controller, SubnetRequest } from '../../core/controller.js';
 import { shortId, validateName } from '../../core/ids.js';
 import type { NetworkRecord } from '../../core/types.js';
-import { requireHost } from '../../drivers/overlay/hosts.js';
+import { requireHost } from '../../cluster/hosts.js';
 import type { OverlayDriver } from '../../drivers/overlay/index.js';
 import { overlaps, parseCidr } from '../../ipam/cidr.js';
 import type { Pool } from '../../ipam/index.js';

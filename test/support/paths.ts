@@ -19,3 +19,9 @@ export const projectRoot = findRoot();
 
 /** A file under test/fixtures/ of the checkout. */
 export const fixture = (...parts: string[]): string => join(projectRoot, 'test', 'fixtures', ...parts);
+
+/** The `strand` command of this checkout. */
+export const strandBin = join(projectRoot, 'bin', 'strand');
+
+/** A compiled file of this checkout, by its source path: distFile('cli', 'main.js'). */
+export const distFile = (...parts: string[]): string => join(projectRoot, 'dist', ...parts);
