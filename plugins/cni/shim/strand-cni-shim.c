@@ -12,7 +12,8 @@
  *
  * Request: "strand-cni/2\n", "plugin=NAME\n", one "KEY=VALUE\n" per
  * variable, an empty line, then stdin; at most MAX_REQUEST bytes in all.
- * Answer: "exit N length L\n" then exactly L bytes, the plugin's stdout.
+ * Answer: "exit N length L\n", exactly L bytes (the plugin's stdout), the end
+ * of the stream.
  * (Version 1, which agent/cni-server.ts still answers for older fronts, has
  * "exit N\n" and stdout up to the end of the stream: a daemon that died
  * mid-answer cannot be told from a short answer, hence version 2.)
@@ -288,8 +289,8 @@ int main(void) {
   size_t length = 0, header_len = 0;
   int read_err = 0;
   for (;;) {
-    if (have_header && ans.len == header_len + length) break;
-    size_t want = have_header ? header_len + length - ans.len : 65536;
+    /* Once the answer is whole, one byte more is asked for: the end of the stream must come next. */
+    size_t want = have_header ? header_len + length + 1 - ans.len : 65536;
     reserve(&ans, ans.len + want);
     ssize_t r = read(fd, ans.data + ans.len, want);
     if (r > 0) {
@@ -303,12 +304,10 @@ int main(void) {
           cni_error(11, "strand daemon at %s: %s; try again", addr.sun_path,
                     old ? "the answer has no length (a daemon older than this front? restart strand daemon)" : "the answer does not start with \"exit N length L\"");
         }
-        if (h == 1) {
-          have_header = 1;
-          if (ans.len > header_len + length)
-            cni_error(11, "strand daemon at %s: the answer is longer than the %zu bytes it announced; try again", addr.sun_path, length);
-        }
+        if (h == 1) have_header = 1;
       }
+      if (have_header && ans.len > header_len + length)
+        cni_error(11, "strand daemon at %s: the answer is longer than the %zu bytes it announced; try again", addr.sun_path, length);
       continue;
     }
     if (r == 0) break;

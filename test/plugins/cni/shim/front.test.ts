@@ -337,6 +337,14 @@ describe('CNI native front (strand-cni-shim.c)', function () {
       conn.end('exit 0 length 3\n{}\n-extra');
     });
     cniError(await runFront(long.runDir), 11, /longer than the 3 bytes it announced/);
+    // Also when the extra bytes come in a later write: the end of the stream must follow the announced bytes.
+    const later = await daemon(async (conn, request) => {
+      await request;
+      conn.write('exit 0 length 3\n{}\n');
+      await sleep(30);
+      conn.end('{}\n');
+    });
+    cniError(await runFront(later.runDir), 11, /longer than the 3 bytes it announced/);
   });
 
   it('refuses 20 MiB of stdin with code 7 naming the limit, sends the daemon nothing, and passes 15 MiB', async () => {
