@@ -1,8 +1,9 @@
 // The daemon's end of strand's CNI thin front: requests arrive on a unix
 // socket (plugins/cni/shim/strand-cni-shim.c frames them), run through the
 // same plugin handlers a plugin process would use, and the answer goes back
-// as "exit N\n" and the plugin's stdout. One process serves every verb, so no
-// Node start per verb.
+// as "exit N length L\n" and the plugin's stdout, L bytes (a request of
+// version 1, from an older front, gets "exit N\n" and stdout, no length).
+// One process serves every verb, so no Node start per verb.
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
@@ -26,6 +27,7 @@ const handlersFor = (daemon?: OverlayDaemon): Handlers => ({
 
 /** Only these variables cross the socket; the rest of the daemon's environment stays its own. */
 const PASSED = new Set(['CNI_COMMAND', 'CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_ARGS', 'CNI_PATH', 'STRAND_STORE', 'STRAND_RUN_DIR']);
+/** Must equal MAX_REQUEST in the front, which refuses a larger request itself (CNI code 7). */
 const MAX_REQUEST = 16 << 20;
 
 export function cniSocketPath(runDir = process.env.STRAND_RUN_DIR || '/run/strand'): string {
@@ -33,6 +35,7 @@ export function cniSocketPath(runDir = process.env.STRAND_RUN_DIR || '/run/stran
 }
 
 interface Request {
+  version: number;
   plugin: string;
   env: Record<string, string>;
   stdin: Buffer;
@@ -42,8 +45,8 @@ function parseRequest(data: Buffer): Request {
   const end = data.indexOf('\n\n');
   if (end < 0) throw new Error('request has no end of header');
   const lines = data.subarray(0, end).toString('utf8').split('\n');
-  if (lines[0] !== 'strand-cni/1') throw new Error(`unknown request version ${JSON.stringify(lines[0])}`);
-  const req: Request = { plugin: '', env: {}, stdin: data.subarray(end + 2) };
+  if (lines[0] !== 'strand-cni/1' && lines[0] !== 'strand-cni/2') throw new Error(`unknown request version ${JSON.stringify(lines[0])}`);
+  const req: Request = { version: lines[0] === 'strand-cni/2' ? 2 : 1, plugin: '', env: {}, stdin: data.subarray(end + 2) };
   for (const line of lines.slice(1)) {
     const eq = line.indexOf('=');
     if (eq <= 0) throw new Error(`bad header line ${JSON.stringify(line)}`);
@@ -54,9 +57,14 @@ function parseRequest(data: Buffer): Request {
   return req;
 }
 
+/** Version 2 gives the length of stdout, so the front can tell a whole answer from a cut one. */
+function frame(version: number, code: number, stdout: string): string {
+  return version === 2 ? `exit ${code} length ${Buffer.byteLength(stdout)}\n${stdout}` : `exit ${code}\n${stdout}`;
+}
+
 async function answer(req: Request, all: Handlers): Promise<string> {
   const handlers = all[req.plugin];
-  if (!handlers) return `exit 1\n${JSON.stringify({ code: 999, msg: `strand daemon has no CNI plugin "${req.plugin}"` })}\n`;
+  if (!handlers) return frame(req.version, 1, `${JSON.stringify({ code: 999, msg: `strand daemon has no CNI plugin "${req.plugin}"` })}\n`);
   const chunks: Buffer[] = [];
   // A Writable that keeps each chunk as it is written: everything is there once the stream has finished.
   const stdout = new Writable({
@@ -73,7 +81,7 @@ async function answer(req: Request, all: Handlers): Promise<string> {
   });
   const code = await runPlugin(handlers, { env: req.env, stdin: Readable.from([req.stdin]), stdout, stderr });
   await new Promise((resolve) => stdout.end(resolve));
-  return `exit ${code}\n${Buffer.concat(chunks).toString('utf8')}`;
+  return frame(req.version, code, Buffer.concat(chunks).toString('utf8'));
 }
 
 function serveConnection(conn: Socket, handlers: Handlers): void {
@@ -86,15 +94,18 @@ function serveConnection(conn: Socket, handlers: Handlers): void {
   });
   conn.on('error', () => undefined);
   conn.on('end', () => {
+    const data = Buffer.concat(parts);
+    // Even a request that does not parse is answered in the framing its sender reads.
+    const version = data.subarray(0, 13).toString() === 'strand-cni/2\n' ? 2 : 1;
     let reply: Promise<string>;
     try {
-      reply = answer(parseRequest(Buffer.concat(parts)), handlers);
+      reply = answer(parseRequest(data), handlers);
     } catch (err) {
-      reply = Promise.resolve(`exit 1\n${JSON.stringify({ code: 999, msg: `strand daemon: bad request: ${(err as Error).message}` })}\n`);
+      reply = Promise.resolve(frame(version, 1, `${JSON.stringify({ code: 999, msg: `strand daemon: bad request: ${(err as Error).message}` })}\n`));
     }
     reply.then(
       (text) => conn.end(text),
-      (err: Error) => conn.end(`exit 1\n${JSON.stringify({ code: 999, msg: `strand daemon: ${err.message}` })}\n`),
+      (err: Error) => conn.end(frame(version, 1, `${JSON.stringify({ code: 999, msg: `strand daemon: ${err.message}` })}\n`)),
     );
   });
 }

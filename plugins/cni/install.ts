@@ -33,7 +33,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const SHIM_RELATIVE = join('plugins', 'cni', 'shim', 'strand-cni-shim.c');
 
 /** The front's C source: tsc leaves it in the source tree, above wherever the build went. */
-function shimSource(): string | undefined {
+export function shimSource(): string | undefined {
   const starts = [here, process.cwd()];
   for (const start of starts) {
     for (let dir = start; ; dir = dirname(dir)) {
@@ -75,14 +75,16 @@ async function bundle(entry: string, out: string, shebang: boolean): Promise<voi
   renameSync(tmp, out);
 }
 
-function compiler(): string | undefined {
+/** The first C compiler found: cc, gcc or clang. */
+export function compiler(): string | undefined {
   for (const cc of ['cc', 'gcc', 'clang']) {
     if (spawnSync(cc, ['--version'], { stdio: 'ignore' }).status === 0) return cc;
   }
   return undefined;
 }
 
-function buildShim(cc: string, source: string, name: string, fallback: string, out: string): void {
+/** Compiles the front for plugin `name` to `out`; `fallback` is the Node bundle it runs without a daemon. */
+export function buildShim(cc: string, source: string, name: string, fallback: string, out: string): void {
   const tmp = `${out}.tmp-${process.pid}`;
   const defines = [`-DPLUGIN_NAME="${name}"`, `-DNODE_PATH="${process.execPath}"`, `-DFALLBACK_PATH="${fallback}"`];
   const r = spawnSync(cc, ['-O2', '-Wall', '-o', tmp, ...defines, source], { encoding: 'utf8' });
