@@ -14,6 +14,7 @@ import { macvlanHandlers } from '../plugins/cni/macvlan/plugin.js';
 import { ipamHandlers } from '../plugins/cni/ipam/plugin.js';
 import { overlayHandlers, type OverlayDaemon } from '../plugins/cni/overlay/plugin.js';
 import type { PluginHandlers } from '../plugins/cni/protocol/types.js';
+import { runDir as defaultRunDir } from '../common/defaults.js';
 
 type Handlers = Record<string, PluginHandlers>;
 
@@ -30,7 +31,7 @@ const PASSED = new Set(['CNI_COMMAND', 'CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNA
 /** Must equal MAX_REQUEST in the front, which refuses a larger request itself (CNI code 7). */
 const MAX_REQUEST = 16 << 20;
 
-export function cniSocketPath(runDir = process.env.STRAND_RUN_DIR || '/run/strand'): string {
+export function cniSocketPath(runDir = defaultRunDir()): string {
   return `${runDir}/cni.sock`;
 }
 

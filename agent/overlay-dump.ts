@@ -9,6 +9,7 @@ import { actualFor, changeCount, diff, tables, type PeerTable } from './overlay-
 import { loadView } from './overlay-view.js';
 import { DEPARTED_PREFIX, type DepartureRecord } from '../cluster/hosts.js';
 import type { AgentStatus } from './overlay-peers.js';
+import { clusterDataPlane } from '../runtime/index.js';
 
 export interface Dump {
   hostId: string;
@@ -35,7 +36,7 @@ export async function dump(store: Store | undefined, hostId: string, runDir: str
     try {
       if (!store) throw new Error(storeError ?? 'the store could not be opened');
       const { view } = await loadView(store);
-      live = tables(nl, view, hostId);
+      live = tables(nl, view, hostId, clusterDataPlane(nl));
       const endpoints = [...view.endpoints.values()];
       departed = (await store.list(DEPARTED_PREFIX)).map((kv) => {
         const d = JSON.parse(kv.value) as DepartureRecord;

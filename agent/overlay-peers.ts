@@ -13,12 +13,12 @@ import type { Store, Watcher, WatchEvent } from '../store/types.js';
 import { GLOBAL_ENDPOINTS, GLOBAL_NETWORKS, type GlobalEndpoint } from '../core/records.js';
 import type { NetworkRecord } from '../core/types.js';
 import { HOSTS_PREFIX, type HostRecord } from '../cluster/hosts.js';
-import { setOverlayMtu } from '../drivers/overlay/mtu.js';
 import type { Ipam } from '../ipam/index.js';
 import { DeadHostReaper } from './dead-hosts.js';
 import { HostRegistration } from './overlay-host.js';
 import { apply, changeCount, diff, emptyView, tables, type ClusterView, type PeerTable } from './overlay-tables.js';
 import { loadView } from './overlay-view.js';
+import { clusterDataPlane } from '../runtime/index.js';
 
 export interface OverlayPeersOptions {
   store: Store;
@@ -50,6 +50,7 @@ export interface AgentStatus {
 
 export class OverlayPeers {
   private readonly nl = Netlink.open();
+  private readonly plane = clusterDataPlane(this.nl);
   private readonly registration: HostRegistration;
   private view: ClusterView = emptyView();
   private watchers: Watcher[] = [];
@@ -210,7 +211,7 @@ export class OverlayPeers {
   /** Makes the kernel match the view; returns the tables as they were before. */
   applyNow(): PeerTable[] {
     if (this.stopped) return [];
-    const current = tables(this.nl, this.view, this.o.hostId);
+    const current = tables(this.nl, this.view, this.o.hostId, this.plane);
     for (const t of current) {
       if (!t.present) continue;
       this.alignMtu(t);
@@ -231,7 +232,7 @@ export class OverlayPeers {
   private alignMtu(t: PeerTable): void {
     if (t.mtu.actual === t.mtu.desired || !Number.isFinite(t.mtu.desired)) return;
     try {
-      const changed = setOverlayMtu(this.nl, t.networkId, t.mtu.desired);
+      const changed = this.plane.setMtu(t.networkId, t.mtu.desired);
       this.log(`network ${t.network}: MTU ${t.mtu.actual} -> ${t.mtu.desired} (${changed.join(', ')})`);
     } catch (err) {
       this.lastError = `${t.device}: ${(err as Error).message}`;
@@ -248,7 +249,7 @@ export class OverlayPeers {
       ...(this.lastError ? { lastError: this.lastError } : {}),
       ...(this.lastResync ? { lastResync: this.lastResync } : {}),
       ...(this.registration.leaseId ? { leaseId: this.registration.leaseId } : {}),
-      tables: tables(this.nl, this.view, this.o.hostId),
+      tables: tables(this.nl, this.view, this.o.hostId, this.plane),
     };
   }
 

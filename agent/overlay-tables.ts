@@ -7,8 +7,7 @@ import type { FdbEntry, Link, Neighbour, Netlink } from '../netlink/index.js';
 import type { GlobalEndpoint } from '../core/records.js';
 import type { NetworkRecord } from '../core/types.js';
 import type { HostRecord } from '../cluster/hosts.js';
-import { vxlanName } from '../drivers/overlay/names.js';
-import { overlayMtu } from '../drivers/overlay/mtu.js';
+import type { ClusterDataPlane } from '../core/types.js';
 
 export interface Fdb {
   mac: string;
@@ -82,14 +81,14 @@ export function actualFor(nl: Netlink, device: string): { fdb: Fdb[]; neigh: Nei
   return actualIn(snapshot(nl), device);
 }
 
-export function tables(nl: Netlink, view: ClusterView, selfHostId: string): PeerTable[] {
+export function tables(nl: Netlink, view: ClusterView, selfHostId: string, plane: ClusterDataPlane): PeerTable[] {
   const overlays = [...view.networks.values()].filter((n) => n.driver === 'overlay');
   if (!overlays.length) return [];
   // One dump for all networks: the cost of an apply does not grow with the number of networks.
   const k = snapshot(nl);
   const out: PeerTable[] = [];
   for (const net of overlays) {
-    const device = vxlanName(net.id);
+    const device = plane.tunnelDevice(net.id);
     const actual = actualIn(k, device);
     const ownMtu = view.hosts.get(selfHostId)?.underlayMtu ?? Infinity;
     out.push({
@@ -100,7 +99,7 @@ export function tables(nl: Netlink, view: ClusterView, selfHostId: string): Peer
       present: actual !== undefined,
       desired: desiredFor(view, net.id, selfHostId),
       actual: actual ?? { fdb: [], neigh: [] },
-      mtu: { desired: overlayMtu(net, view.hosts.values(), ownMtu), actual: k.links.get(device)?.mtu ?? 0 },
+      mtu: { desired: plane.clusterMtu(net, view.hosts.values(), ownMtu), actual: k.links.get(device)?.mtu ?? 0 },
     });
   }
   return out.sort((a, b) => a.network.localeCompare(b.network));

@@ -13,6 +13,7 @@ import { hostname } from 'node:os';
 import { StrandError } from '../common/errors.js';
 import type { Controller } from '../core/controller.js';
 import { flag, parse, str } from './args.js';
+import { runDir } from '../common/defaults.js';
 
 const USAGE = `usage: strand daemon [--gc-interval SECONDS] [--no-cni] [--no-docker] [--docker-plugin-dir DIR]
                      [--advertise-addr IP [--host-id ID] [--lease-ttl SECONDS] [--resync-interval SECONDS]
@@ -111,7 +112,7 @@ async function dumpCommand(ctl: () => Promise<Controller>, argv: string[]): Prom
     // A store that cannot even be opened is what dump must still report on.
     if (!(err instanceof StrandError && err.code === 'unavailable')) throw err;
     const id = process.env.STRAND_HOST_ID ?? hostname().replace(/[^A-Za-z0-9._-]/g, '-');
-    console.log(JSON.stringify(await dump(undefined, id, process.env.STRAND_RUN_DIR ?? '/run/strand', err.message), null, 2));
+    console.log(JSON.stringify(await dump(undefined, id, runDir(), err.message), null, 2));
     return;
   }
   console.log(JSON.stringify(await dump(c.store, c.hostId, c.runDir), null, 2));

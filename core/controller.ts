@@ -16,6 +16,7 @@ import { removeSandboxFiles, writeSandboxFiles, writeSandboxHosts } from './sand
 import { overlaps, parseCidr } from '../ipam/cidr.js';
 import { processAlive, processStartTime, stopProcess } from './process-info.js';
 import type { Driver, EndpointRecord, JoinInfo, NetworkRecord, SandboxRecord, SubnetInfo } from './types.js';
+import { DEFAULT_RUN_DIR } from '../common/defaults.js';
 
 export interface SubnetRequest {
   subnet?: string;
@@ -102,7 +103,7 @@ export class Controller {
   constructor(options: ControllerOptions) {
     this.hostId = options.hostId ?? hostname().replace(/[^A-Za-z0-9._-]/g, '-');
     this.records = new Records(options.store, this.hostId);
-    this.runDir = options.runDir ?? '/run/strand';
+    this.runDir = options.runDir ?? DEFAULT_RUN_DIR;
     this.host = Netlink.open();
     this.ipam =
       options.ipam ??
@@ -255,6 +256,11 @@ export class Controller {
       await this.ipam.releasePool(s.poolId);
     }
     await this.records.deleteNetwork(net);
+  }
+
+  /** A cluster network's kernel state on this host only (its last local user left); the network lives on for the other hosts. */
+  async removeLocalNetwork(network: NetworkRecord): Promise<void> {
+    await this.driver(network.driver).removeLocal?.(network);
   }
 
   /** Removes every network with no endpoints; returns their names. */

@@ -145,6 +145,23 @@ export interface Driver {
   restoreNetwork(network: NetworkRecord, endpoints: EndpointRecord[]): Promise<void>;
   /** Kernel objects this driver made that no record owns, for reconcile to remove. */
   orphans?(networks: NetworkRecord[], endpoints: EndpointRecord[]): Promise<string[]>;
+  /** A network spanning hosts: remove this host's kernel state only, the network lives on for the others. */
+  removeLocal?(network: NetworkRecord): Promise<void>;
+}
+
+/**
+ * What the overlay's peer agent and the front doors must know of a cluster
+ * network's devices on this host, so that none of them imports the driver.
+ */
+export interface ClusterDataPlane {
+  /** The tunnel device the agent programs FDB and neighbour entries on. */
+  tunnelDevice(networkId: string): string;
+  /** The bridge the network's endpoints are ports of. */
+  bridgeDevice(networkId: string): string;
+  /** The MTU the network's devices should have with these hosts live and this host's own underlay MTU. */
+  clusterMtu(network: NetworkRecord, hosts: Iterable<{ underlayMtu: number }>, ownUnderlayMtu: number): number;
+  /** Gives the network's devices on this host that MTU; returns what it changed. */
+  setMtu(networkId: string, mtu: number): string[];
 }
 
 /** The gateways a network's subnets give, as JoinInfo carries them (absent keys for a family without one). */

@@ -7,8 +7,9 @@
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { lock, unlock } from '../store/local-lock.js';
+import { DEFAULT_RUN_DIR } from '../common/defaults.js';
 
-const LOCK_DIR = '/run/strand/locks';
+const LOCK_DIR = `${DEFAULT_RUN_DIR}/locks`;
 
 export const FIREWALL_LOCK = join(LOCK_DIR, 'firewall.lock');
 

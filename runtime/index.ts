@@ -1,15 +1,13 @@
-// Assembles a Controller with every driver, for the front doors (the strand
-// command, the daemon, the plugins): one place that knows what exists.
+// Opens a Controller with every driver of this host, for the front doors (the
+// strand command, the daemon, the plugins). The composition root: it sits
+// above the drivers so that core never imports one.
 import { Netlink } from '../netlink/index.js';
 import { LinkReaper } from '../netlink/link-reaper.js';
-import { Firewall } from '../firewall/index.js';
 import { openStore } from '../store/index.js';
-import { BridgeDriver } from '../drivers/bridge/index.js';
-import { HostDriver } from '../drivers/host/index.js';
-import { NoneDriver } from '../drivers/none/index.js';
-import { MacvlanDriver } from '../drivers/macvlan/index.js';
-import { OverlayDriver } from '../drivers/overlay/index.js';
 import { Controller } from '../core/controller.js';
+import { hostDrivers } from './drivers.js';
+
+export { clusterDataPlane } from './drivers.js';
 
 export interface RuntimeOptions {
   /** Store URL; default $STRAND_STORE, then local:///var/lib/strand. */
@@ -27,14 +25,13 @@ export async function openController(options: RuntimeOptions = {}): Promise<Cont
     const nl = Netlink.open();
     const reaper = options.backgroundLinkDeletes ? new LinkReaper() : undefined;
     const hostId = options.hostId ?? process.env.STRAND_HOST_ID;
-    // The overlay needs the controller's host id, which the controller settles: hence the getter.
-    let controller: Controller | undefined;
-    const overlay = new OverlayDriver(nl, () => Firewall.open(), () => ({ store, hostId: controller!.hostId }));
-    controller = new Controller({
+    const runDir = options.runDir ?? process.env.STRAND_RUN_DIR;
+    // Cluster drivers need the controller's host id, which the controller settles: hence the getter.
+    const controller: Controller = new Controller({
       store,
-      drivers: [new BridgeDriver(nl, () => Firewall.open(), reaper), new MacvlanDriver(nl), overlay, new HostDriver(), new NoneDriver()],
+      drivers: hostDrivers({ nl, ...(reaper ? { reaper } : {}), cluster: () => ({ store, hostId: controller.hostId }) }),
       ...(hostId ? { hostId } : {}),
-      ...(options.runDir ?? process.env.STRAND_RUN_DIR ? { runDir: (options.runDir ?? process.env.STRAND_RUN_DIR)! } : {}),
+      ...(runDir ? { runDir } : {}),
     });
     controller.onClose(() => nl.close());
     if (reaper) controller.onClose(() => reaper.close());

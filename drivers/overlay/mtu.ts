@@ -17,7 +17,7 @@ import { VXLAN_OVERHEAD, overlayBridgeName, vxlanName } from './names.js';
 const NAMESPACE_DIRS = ['/run/netns', '/run/docker/netns'];
 
 /** The MTU the network's devices should have, given the live hosts and this host's own underlay MTU now. */
-export function overlayMtu(network: NetworkRecord, hosts: Iterable<HostRecord>, ownUnderlayMtu: number): number {
+export function overlayMtu(network: NetworkRecord, hosts: Iterable<Pick<HostRecord, 'underlayMtu'>>, ownUnderlayMtu: number): number {
   if (network.driverState.mtu) return Number(network.driverState.mtu);
   let smallest = ownUnderlayMtu;
   for (const h of hosts) smallest = Math.min(smallest, h.underlayMtu);

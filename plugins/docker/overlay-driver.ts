@@ -11,7 +11,6 @@ import type { Controller, SubnetRequest } from '../../core/controller.js';
 import { shortId, validateName } from '../../core/ids.js';
 import type { NetworkRecord } from '../../core/types.js';
 import { requireHost } from '../../cluster/hosts.js';
-import type { OverlayDriver } from '../../drivers/overlay/index.js';
 import { overlaps, parseCidr } from '../../ipam/cidr.js';
 import type { Pool } from '../../ipam/index.js';
 import { Body } from './schema.js';
@@ -180,7 +179,7 @@ export function overlayDriverHandlers(ctl: Controller, links: OverlayLinks): Han
         }
       }
       // The network lives on for the other hosts; this host's bridge and vxlan device go if nothing here uses them.
-      if (!(await ctl.endpointsOf(net)).length) await (ctl.driver('overlay') as OverlayDriver).removeLocal(net);
+      if (!(await ctl.endpointsOf(net)).length) await ctl.removeLocalNetwork(net);
       return {};
     },
 

@@ -19,6 +19,7 @@ import { checkContainerSide, failCheck } from '../protocol/check-container.js';
 import { parseBridgeConf, type BridgeConf } from './config.js';
 import { delegateIpam } from '../ipam/delegate.js';
 import { CniError, CNI_CODES, type CniRequest, type CniResult, type PluginHandlers } from '../protocol/types.js';
+import { runDir } from '../../../common/defaults.js';
 
 function networkRecord(conf: BridgeConf, name: string, result: CniResult | undefined): NetworkRecord {
   const subnets = (result?.ips ?? []).map((ip) => {
@@ -75,7 +76,7 @@ async function ensureNetwork(driver: BridgeDriver, nl: Netlink, network: Network
   writeFileSync(marker, want);
 }
 
-const runDirOf = (req: CniRequest): string => req.env?.STRAND_RUN_DIR || '/run/strand';
+const runDirOf = (req: CniRequest): string => runDir(req.env ?? {});
 
 /**
  * Which attachments of a network have published ports: one empty file per

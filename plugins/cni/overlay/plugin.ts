@@ -18,7 +18,6 @@ import { globalEndpointKey } from '../../../core/records.js';
 import type { NetworkRecord } from '../../../core/types.js';
 import { networkGateways } from '../../../core/types.js';
 import { getHost } from '../../../cluster/hosts.js';
-import { overlayBridgeName } from '../../../drivers/overlay/names.js';
 import { contains, formatIp, parseCidr } from '../../../ipam/cidr.js';
 import type { Owner } from '../../../ipam/types.js';
 import { checkCniArgKeys } from '../protocol/args.js';
@@ -29,6 +28,8 @@ import { requestedIps } from '../ipam/config.js';
 import { parseOverlayConf } from './config.js';
 import { portMappings, requestedMac } from '../protocol/runtime-args.js';
 import { CniError, CNI_CODES, type CniRequest, type CniResult, type PluginHandlers } from '../protocol/types.js';
+import { runDir } from '../../../common/defaults.js';
+import { clusterDataPlane } from '../../../runtime/index.js';
 
 /** What the daemon gives the plugin: its controller, and whether it runs the overlay agent. */
 export interface OverlayDaemon {
@@ -42,7 +43,7 @@ const LABEL = { network: 'cni.network', containerId: 'cni.containerId', ifName: 
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
-const runDirOf = (req: CniRequest): string => req.env?.STRAND_RUN_DIR || '/run/strand';
+const runDirOf = (req: CniRequest): string => runDir(req.env ?? {});
 
 function noDaemon(req: CniRequest, code: number): CniError {
   return new CniError(
@@ -152,7 +153,7 @@ export function overlayHandlers(daemon?: OverlayDaemon): PluginHandlers {
       if (endpoint.networkId !== network.id) failCheck(`the endpoint of ${req.containerId}/${req.ifName} is on another network than "${conf.network}"`);
       if (!(await ctl.store.get(globalEndpointKey(network.id, id)))) failCheck(`the endpoint of ${req.containerId}/${req.ifName} is not published to the other hosts (core/global/endpoints)`);
       await withHandles(req.netns, async ({ host, inside }) => {
-        const bridge = overlayBridgeName(network.id);
+        const bridge = clusterDataPlane(host).bridgeDevice(network.id);
         const br = host.links.find(bridge) ?? failCheck(`overlay bridge ${bridge} does not exist`);
         const vethName = hostVethName(id);
         const veth = host.links.find(vethName) ?? failCheck(`host veth ${vethName} of ${req.containerId}/${req.ifName} does not exist`);
@@ -198,7 +199,7 @@ export function overlayHandlers(daemon?: OverlayDaemon): PluginHandlers {
 
 /** The ADD result: bridge, host veth, container interface; addresses with their gateways; default routes unless internal. */
 function result(req: CniRequest, host: Netlink, inside: Netlink, network: NetworkRecord, addresses: string[], internal: boolean): CniResult {
-  const br = host.links.get(overlayBridgeName(network.id));
+  const br = host.links.get(clusterDataPlane(host).bridgeDevice(network.id));
   const veth = host.links.get(hostVethName(attachmentId(req.config.name, req.containerId, req.ifName)));
   const ctr = inside.links.get(req.ifName);
   const gws = networkGateways(network);
