@@ -11,9 +11,9 @@
 // do, and a host that comes back mid-way stops the cleanup at once.
 import { isStrandError } from '../common/errors.js';
 import type { Ipam } from '../ipam/index.js';
-import { contains, parseCidr, parseIp } from '../ipam/cidr.js';
 import type { Store, TxnCheck } from '../store/types.js';
 import { GLOBAL_ENDPOINTS, type GlobalEndpoint } from '../core/records.js';
+import { poolOf } from '../core/networks.js';
 import type { NetworkRecord } from '../core/types.js';
 import { DEPARTED_PREFIX, departedKey, hostKey, type DepartureRecord } from '../cluster/hosts.js';
 import type { ClusterView } from './overlay-tables.js';
@@ -110,11 +110,4 @@ export class DeadHostReaper {
   private log(line: string): void {
     this.o.log(line);
   }
-}
-
-/** The pool of the network's subnet that holds the address. */
-export function poolOf(network: NetworkRecord | undefined, cidr: string): string | undefined {
-  if (!network) return undefined;
-  const ip = parseIp(cidr.split('/')[0]!);
-  return network.subnets.find((s) => contains(parseCidr(s.subnet), ip))?.poolId;
 }

@@ -63,13 +63,12 @@ export async function daemonCommand(ctl: () => Promise<Controller>, argv: string
   if (advertise !== undefined) {
     const { OverlayPeers } = await import('../agent/overlay-peers.js');
     const { statusFileIn } = await import('../agent/overlay-dump.js');
-    const { reclaimEndpoints } = await import('../agent/endpoint-reclaim.js');
     const log = (line: string): void => console.log(`strand daemon: overlay: ${line}`);
     overlay = new OverlayPeers({
       store: c.store, hostId: c.hostId, advertiseAddr: advertise, leaseTtlSeconds: leaseTtl, resyncMs: resync * 1000, statusFile: statusFileIn(c.runDir),
-      teardown: (n) => c.driver('overlay').deleteNetwork(n),
-      deadHosts: { graceMs: deadHostGrace * 1000, ipam: c.ipam },
-      reclaim: async () => void (await reclaimEndpoints(c, log)),
+      teardown: (n) => c.removeNetworkState(n),
+      deadHosts: { graceMs: deadHostGrace * 1000, ipam: c.ipamService() },
+      reclaim: async () => void (await c.reclaimGlobalEndpoints(log)),
       log,
     });
     // Registered before reconcile: restoring an overlay network needs this host's VTEP.

@@ -99,7 +99,7 @@ export async function networkCommand(ctl: () => Promise<Controller>, argv: strin
       const out = [];
       for (const ref of p.positionals) {
         const n = await c.findNetwork(ref);
-        const eps = await Promise.all((await c.endpointsOf(n)).map(async (e) => ({ id: e.id, sandbox: (await c.records.getSandbox(e.sandboxId))?.name ?? e.sandboxId, ifName: e.ifName, mac: e.mac, addresses: e.addresses })));
+        const eps = await Promise.all((await c.endpointsOf(n)).map(async (e) => ({ id: e.id, sandbox: (await c.sandboxById(e.sandboxId))?.name ?? e.sandboxId, ifName: e.ifName, mac: e.mac, addresses: e.addresses })));
         out.push(describe(n, eps));
       }
       console.log(JSON.stringify(out, null, 2));

@@ -43,7 +43,7 @@ function parseAddHost(spec: string): { name: string; ip: string } {
 }
 
 async function ensureNetwork(c: Controller, name: string): Promise<void> {
-  if (name !== DEFAULT_NETWORK.name || (await c.records.networkNameTaken(name))) return;
+  if (name !== DEFAULT_NETWORK.name || (await c.lookupNetwork(name))) return;
   try {
     await c.createNetwork({ name, driver: 'bridge', options: DEFAULT_NETWORK.options });
   } catch (err) {

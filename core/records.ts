@@ -129,6 +129,12 @@ export class Records {
     return (await this.store.list(`${GLOBAL_ENDPOINTS}${networkId}/`)).map((kv) => JSON.parse(kv.value) as GlobalEndpoint);
   }
 
+  /** One endpoint's cluster-wide entry, if it is published. */
+  async getGlobalEndpoint(networkId: string, endpointId: string): Promise<GlobalEndpoint | undefined> {
+    const kv = await this.store.get(globalEndpointKey(networkId, endpointId));
+    return kv ? (JSON.parse(kv.value) as GlobalEndpoint) : undefined;
+  }
+
   // ---- sandboxes ----
 
   async sandboxNameTaken(name: string): Promise<boolean> {

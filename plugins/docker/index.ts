@@ -14,6 +14,6 @@ export function dockerPlugins(ctl: Controller): Record<string, Handlers> {
     'strand-bridge': networkDriverHandlers(ctl, 'bridge'),
     'strand-macvlan': networkDriverHandlers(ctl, 'macvlan'),
     'strand-overlay': overlayDriverHandlers(ctl, overlays),
-    'strand-ipam': ipamDriverHandlers(ctl.ipam, overlays),
+    'strand-ipam': ipamDriverHandlers(ctl.ipamService(), overlays),
   };
 }

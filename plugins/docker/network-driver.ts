@@ -39,7 +39,7 @@ export async function subnetOf(ctl: Controller, d: Body, family: 4 | 6, driver: 
   const gateway = d.str('Gateway');
   const aux = d.strings('AuxAddresses');
   // Docker's CreateNetwork carries no PoolID; strand-ipam's pool is found by its subnet.
-  const own = (await ctl.ipam.listPools()).find((p) => p.subnet === pool);
+  const own = (await ctl.ipamService().listPools()).find((p) => p.subnet === pool);
   return {
     subnet: pool,
     ...(gateway ? { gateway: plainIp(gateway, 'gateway') } : {}),
@@ -50,7 +50,7 @@ export async function subnetOf(ctl: Controller, d: Body, family: 4 | 6, driver: 
 }
 
 export function networkDriverHandlers(ctl: Controller, driver: string): Handlers {
-  const caps = ctl.driver(driver).capabilities;
+  const caps = ctl.driverCapabilities(driver);
   return {
     'Plugin.Activate': async () => ({ Implements: ['NetworkDriver'] }),
 
@@ -60,7 +60,7 @@ export function networkDriverHandlers(ctl: Controller, driver: string): Handlers
       const b = Body.of('CreateNetwork', body);
       const id = b.id('NetworkID');
       // dockerd never replays CreateNetwork; a repeat of a known one is answered as done.
-      if (await ctl.records.getNetwork(id)) return {};
+      if (await ctl.networkById(id)) return {};
       const opts = b.obj('Options');
       const pools = [
         ...(await Promise.all(b.list('IPv4Data').map((d) => subnetOf(ctl, d, 4, driver)))),
@@ -82,7 +82,7 @@ export function networkDriverHandlers(ctl: Controller, driver: string): Handlers
 
     'NetworkDriver.DeleteNetwork': async (body) => {
       const id = Body.of('DeleteNetwork', body).id('NetworkID');
-      const net = await ctl.records.getNetwork(id);
+      const net = await ctl.networkById(id);
       if (!net) return {};
       // dockerd deletes its endpoints first; any left are ones it dropped while strand was down.
       for (const ep of await ctl.endpointsOf(net)) if (!ep.sandboxId) await ctl.deleteDetachedEndpoint(ep.id);

@@ -44,7 +44,7 @@ async function wantedOf(ctl: Controller, b: Body): Promise<{ name: string; wante
   const opts = b.obj('Options');
   const { [NETWORK_OPTION]: named, ...options } = opts.strings(GENERIC);
   if (named !== undefined) validateName(named, 'network (option network=)');
-  const local = await ctl.ipam.listPools('local');
+  const local = await ctl.ipamService().listPools('local');
   const subnets: Wanted['subnets'] = [];
   for (const [key, family] of [['IPv4Data', 4], ['IPv6Data', 6]] as const) {
     for (const d of b.list(key)) {
@@ -86,7 +86,7 @@ function checkSame(net: NetworkRecord, name: string, w: Wanted): void {
 
 /** A cluster network of another name whose subnet overlaps: a typo or a clash, never something to join silently. */
 async function checkNoOverlap(ctl: Controller, name: string, w: Wanted): Promise<void> {
-  for (const other of await ctl.records.listNetworks()) {
+  for (const other of await ctl.listNetworks()) {
     if (other.name === name) continue;
     for (const s of w.subnets) {
       const clash = other.subnets.find((o) => overlaps(parseCidr(s.subnet), parseCidr(o.subnet)));
@@ -104,7 +104,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function clusterNetwork(ctl: Controller, engineId: string, name: string, w: Wanted): Promise<{ net: NetworkRecord; created: boolean }> {
   // Two hosts creating it at once: one wins the pool and the name, the other joins once the record is there.
   for (let attempt = 0; ; attempt++) {
-    const found = await ctl.records.findNetwork(name);
+    const found = await ctl.lookupNetwork(name);
     if (found) {
       checkSame(found, name, w);
       // Joining works only where an agent runs; better said now than at the first docker run.
@@ -163,7 +163,7 @@ export function overlayDriverHandlers(ctl: Controller, links: OverlayLinks): Han
     'NetworkDriver.DeleteNetwork': async (body) => {
       const link = await links.get(Body.of('DeleteNetwork', body).id('NetworkID'));
       if (!link) return {};
-      const net = await ctl.records.getNetwork(link.clusterId);
+      const net = await ctl.networkById(link.clusterId);
       // dockerd deletes its endpoints first; any left are ones it dropped while strand was down.
       // Only the engine's own (no sandbox, no maker's labels): CNI pods on the same cluster network are their runtime's.
       if (net) for (const ep of await ctl.endpointsOf(net)) if (!ep.sandboxId && !ep.labels) await ctl.deleteDetachedEndpoint(ep.id);

@@ -14,7 +14,6 @@ import { Netlink } from '../../../netlink/index.js';
 import type { Controller } from '../../../core/controller.js';
 import { configureEndpoint } from '../../../core/sandbox-net.js';
 import { hostVethName } from '../../../core/ids.js';
-import { globalEndpointKey } from '../../../core/records.js';
 import type { NetworkRecord } from '../../../core/types.js';
 import { networkGateways } from '../../../core/types.js';
 import { getHost } from '../../../cluster/hosts.js';
@@ -62,7 +61,7 @@ function daemonFor(daemon: OverlayDaemon | undefined, req: CniRequest): Controll
 }
 
 async function findOverlay(ctl: Controller, ref: string): Promise<NetworkRecord> {
-  const net = await ctl.records.findNetwork(ref);
+  const net = await ctl.lookupNetwork(ref);
   if (!net) throw new CniError(CNI_CODES.invalidConfig, `network "${ref}" does not exist: create it with "strand network create -d overlay --subnet CIDR ${ref}"`);
   if (net.driver !== 'overlay') {
     throw new CniError(CNI_CODES.invalidConfig, `network "${ref}" is a ${net.driver} network, not an overlay one: strand-overlay attaches only to networks made with "strand network create -d overlay"`);
@@ -86,23 +85,13 @@ async function allocate(ctl: Controller, network: NetworkRecord, req: CniRequest
     placed.set(i, text);
   }
   const owner = { ...ownerOf(id, req.ifName), attachment: { network: req.config.name, containerId: req.containerId } };
-  const out: string[] = [];
-  try {
-    for (const [i, s] of network.subnets.entries()) {
-      const address = placed.get(i);
-      out.push((await ctl.ipam.requestAddress(s.poolId, { owner, ...(address ? { address } : {}) })).cidr);
-    }
-  } catch (err) {
-    await ctl.ipam.releaseByOwner(ownerOf(id, req.ifName)).catch(() => undefined);
-    throw err;
-  }
-  return out;
+  return ctl.allocateAddresses(network, owner, [...placed.values()]);
 }
 
 /** Removes an attachment's endpoint (interface, published ports, record and cluster-wide entry) and frees its addresses. */
 async function detach(ctl: Controller, id: string, ifName: string): Promise<void> {
   await ctl.deleteDetachedEndpoint(id);
-  await ctl.ipam.releaseByOwner(ownerOf(id, ifName));
+  await ctl.releaseAddresses(ownerOf(id, ifName));
 }
 
 export function overlayHandlers(daemon?: OverlayDaemon): PluginHandlers {
@@ -120,7 +109,7 @@ export function overlayHandlers(daemon?: OverlayDaemon): PluginHandlers {
         if (inside.links.find(req.ifName)) throw new CniError(CNI_CODES.internal, `container interface ${req.ifName} already exists in ${req.netns}`);
         if (await ctl.getDetachedEndpoint(id)) throw new CniError(CNI_CODES.internal, `attachment ${req.containerId}/${req.ifName} of network ${req.config.name} already exists: DEL it first`);
         // No record: whatever this attachment still holds is a crashed ADD's, never DELed.
-        await ctl.ipam.releaseByOwner(ownerOf(id, req.ifName));
+        await ctl.releaseAddresses(ownerOf(id, req.ifName));
         const addresses = await allocate(ctl, network, req, id);
         try {
           const labels = { [LABEL.network]: req.config.name, [LABEL.containerId]: req.containerId, [LABEL.ifName]: req.ifName };
@@ -151,7 +140,7 @@ export function overlayHandlers(daemon?: OverlayDaemon): PluginHandlers {
       const id = attachmentId(req.config.name, req.containerId, req.ifName);
       const endpoint = (await ctl.getDetachedEndpoint(id)) ?? failCheck(`strand has no endpoint for ${req.containerId}/${req.ifName} on network ${req.config.name}`);
       if (endpoint.networkId !== network.id) failCheck(`the endpoint of ${req.containerId}/${req.ifName} is on another network than "${conf.network}"`);
-      if (!(await ctl.store.get(globalEndpointKey(network.id, id)))) failCheck(`the endpoint of ${req.containerId}/${req.ifName} is not published to the other hosts (core/global/endpoints)`);
+      if (!(await ctl.isPublishedToCluster(endpoint))) failCheck(`the endpoint of ${req.containerId}/${req.ifName} is not published to the other hosts (core/global/endpoints)`);
       await withHandles(req.netns, async ({ host, inside }) => {
         const bridge = clusterDataPlane(host).bridgeDevice(network.id);
         const br = host.links.find(bridge) ?? failCheck(`overlay bridge ${bridge} does not exist`);
@@ -166,7 +155,7 @@ export function overlayHandlers(daemon?: OverlayDaemon): PluginHandlers {
       const ctl = daemonFor(daemon, req);
       // As strand-ipam: without a list, live attachments cannot be told from stale ones.
       if (req.validAttachments === undefined) return;
-      const net = await ctl.records.findNetwork(parseOverlayConf(req.config).network);
+      const net = await ctl.lookupNetwork(parseOverlayConf(req.config).network);
       if (!net) return;
       const keep = new Set(req.validAttachments.map((a) => attachmentId(req.config.name, a.containerId, a.ifName)));
       // This host's endpoints only; other hosts' GC collects theirs.
@@ -186,7 +175,7 @@ export function overlayHandlers(daemon?: OverlayDaemon): PluginHandlers {
       let network: NetworkRecord | undefined;
       try {
         registered = (await getHost(ctl.store, ctl.hostId)) !== undefined;
-        network = await ctl.records.findNetwork(conf.network);
+        network = await ctl.lookupNetwork(conf.network);
       } catch (err) {
         throw new CniError(CNI_CODES.notReady, `the strand store cannot be read: ${(err as Error).message}`);
       }

@@ -11,6 +11,7 @@ import { Controller } from '../../../core/controller.js';
 import { bridgeSettings } from '../../../drivers/bridge/options.js';
 import type { Driver, EndpointRecord, EndpointRequest, JoinInfo, NetworkRecord } from '../../../core/types.js';
 import { servePlugin, type Handlers } from '../../../plugins/docker/http.js';
+import { Records } from '../../../core/records.js';
 
 export class FakeBridge implements Driver {
   readonly name = 'bridge';
@@ -59,6 +60,8 @@ export class FakeBridge implements Driver {
 
 export interface Rig {
   ctl: Controller;
+  /** The controller's records read straight from its store: what the tests check, apart from core's own view. */
+  records: Records;
   driver: FakeBridge;
   dir: string;
   storeUrl: string;
@@ -68,9 +71,11 @@ export interface Rig {
 export async function rig(dir = mkdtempSync(join(tmpdir(), 'strand-docker-'))): Promise<Rig> {
   const storeUrl = `local://${join(dir, 'store')}`;
   const driver = new FakeBridge();
-  const ctl = new Controller({ store: await openStore(storeUrl), drivers: [driver], hostId: 'test-host', runDir: join(dir, 'run') });
+  const store = await openStore(storeUrl);
+  const ctl = new Controller({ store, drivers: [driver], hostId: 'test-host', runDir: join(dir, 'run') });
   return {
     ctl,
+    records: new Records(store, 'test-host'),
     driver,
     dir,
     storeUrl,

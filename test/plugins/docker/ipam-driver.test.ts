@@ -13,7 +13,7 @@ describe('docker IpamDriver (strand-ipam)', () => {
 
   beforeEach(async () => {
     r = await rig();
-    ({ socket, server } = await serve(r.dir, 'strand-ipam', ipamDriverHandlers(r.ctl.ipam)));
+    ({ socket, server } = await serve(r.dir, 'strand-ipam', ipamDriverHandlers(r.ctl.ipamService())));
   });
   afterEach(async () => {
     server.closeAllConnections();
@@ -40,7 +40,7 @@ describe('docker IpamDriver (strand-ipam)', () => {
     const pool = await ok('RequestPool', rp);
     assert.equal(pool.Pool, '10.77.0.0/16');
     const poolId = String(pool.PoolID);
-    const stored = await r.ctl.ipam.getPool(poolId);
+    const stored = await r.ctl.ipamService().getPool(poolId);
     assert.equal(stored.ipRange, '10.77.5.0/24');
     assert.deepEqual(stored.options, { ipamk: 'ipamv' });
 
@@ -69,10 +69,10 @@ describe('docker IpamDriver (strand-ipam)', () => {
       await ok('ReleaseAddress', { PoolID: poolId, Address: a });
     }
     // One address was never released (the engine dropped it): ReleasePool collects it.
-    assert.equal((await r.ctl.ipam.listAllocations(poolId)).length, 1);
+    assert.equal((await r.ctl.ipamService().listAllocations(poolId)).length, 1);
     await ok('ReleasePool', { PoolID: poolId });
     await ok('ReleasePool', { PoolID: poolId });
-    await assert.rejects(r.ctl.ipam.getPool(poolId), /unknown pool/);
+    await assert.rejects(r.ctl.ipamService().getPool(poolId), /unknown pool/);
     // The subnet is free again.
     assert.equal((await ok('RequestPool', rp)).Pool, '10.77.0.0/16');
   });
