@@ -18,10 +18,10 @@ import { runDir as defaultRunDir } from '../common/defaults.js';
 
 type Handlers = Record<string, PluginHandlers>;
 
-/** strand-overlay works only here, with the daemon's controller and agent; the others also run on their own. */
+/** In the daemon every plugin attaches through its controller; strand-overlay works only here (it needs the agent), the others also run on their own. */
 const handlersFor = (daemon?: OverlayDaemon): Handlers => ({
-  'strand-bridge': bridgeHandlers(),
-  'strand-macvlan': macvlanHandlers(),
+  'strand-bridge': bridgeHandlers(daemon?.controller),
+  'strand-macvlan': macvlanHandlers(daemon?.controller),
   'strand-ipam': ipamHandlers,
   'strand-overlay': overlayHandlers(daemon),
 });

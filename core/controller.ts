@@ -19,6 +19,7 @@ import { Endpoints, type ConnectRequest } from './endpoints.js';
 import { DetachedEndpoints, type DetachedEndpointRequest } from './detached-endpoints.js';
 import { Reconciler, type ReconcileReport } from './reconcile.js';
 import { EndpointReclaim, type Reclaimed } from './endpoint-reclaim.js';
+import { CniAttachments, type CniAttachRequest, type CniLegacyAttachment } from './cni-attachments.js';
 import type { PortRequest } from './ports.js';
 import type { DriverCapabilities, Driver, EndpointRecord, JoinInfo, NetworkRecord, SandboxRecord } from './types.js';
 
@@ -26,6 +27,9 @@ export type { NetworkRequest, SubnetRequest } from './networks.js';
 export type { SandboxRequest } from './sandboxes.js';
 export type { ConnectRequest } from './endpoints.js';
 export type { DetachedEndpointRequest } from './detached-endpoints.js';
+export type { CniAttachRequest, CniLegacyAttachment } from './cni-attachments.js';
+export type { CniNetworkRequest } from './networks.js';
+export { CNI_LABEL } from './cni-attachments.js';
 
 export interface ControllerOptions {
   store: Store;
@@ -51,6 +55,7 @@ export class Controller {
   private readonly detached: DetachedEndpoints;
   private readonly reconciler: Reconciler;
   private readonly reclaim: EndpointReclaim;
+  private readonly cni: CniAttachments;
   private readonly closers: (() => void | Promise<void>)[] = [];
 
   constructor(options: ControllerOptions) {
@@ -72,6 +77,7 @@ export class Controller {
     this.endpoints = new Endpoints(this.ctx, this.sandboxes);
     this.detached = new DetachedEndpoints(this.ctx);
     this.reconciler = new Reconciler(this.ctx, this.sandboxes, (sb) => this.removeSandbox(sb));
+    this.cni = new CniAttachments(this.ctx, this.networks, this.detached);
     this.reclaim = new EndpointReclaim(this.ctx, this.sandboxes, this.detached, (ep) => this.disconnectEndpoint(ep));
   }
 
@@ -279,6 +285,23 @@ export class Controller {
   /** Unpublishes, removes the interface and forgets the endpoint; succeeds for one already gone. */
   deleteDetachedEndpoint(endpointId: string): Promise<void> {
     return this.detached.delete(endpointId);
+  }
+
+  // ---- CNI attachments (a stateless runtime owns the sandbox) ----
+
+  /** One attachment: its CNI network made or brought in line, its interface made and configured in the runtime's namespace, ports published; all undone if a step fails. */
+  attachCni(req: CniAttachRequest): Promise<{ network: NetworkRecord; endpoint: EndpointRecord }> {
+    return this.cni.attach(req);
+  }
+
+  /** Removes the attachment, and the network's kernel state and record with its last one; succeeds for one already gone. */
+  detachCni(networkName: string, id: string, legacy?: CniLegacyAttachment): Promise<void> {
+    return this.cni.detach(networkName, id, legacy);
+  }
+
+  /** This host's attachments of a CNI network, for GC. */
+  cniAttachments(networkName: string): Promise<EndpointRecord[]> {
+    return this.cni.list(networkName);
   }
 
   // ---- crash recovery ----

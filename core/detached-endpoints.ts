@@ -9,7 +9,7 @@ import { Undo } from './undo.js';
 import { shortId } from './ids.js';
 import { resolvePorts, type PortRequest } from './ports.js';
 import { macFor } from './endpoints.js';
-import type { Driver, EndpointRecord, JoinInfo, NetworkRecord } from './types.js';
+import type { Driver, EndpointRecord, JoinInfo, NetworkRecord, PortBinding } from './types.js';
 
 /** An endpoint whose sandbox an engine owns (Docker): its interface is made in the host namespace for the engine to move. */
 export interface DetachedEndpointRequest {
@@ -19,6 +19,8 @@ export interface DetachedEndpointRequest {
   /** '' to have one derived from the IPv4 address. */
   mac: string;
   exposed?: { proto: 'tcp' | 'udp'; port: number }[];
+  /** Host ports to publish with fixed numbers (a CNI runtime's portMappings): claimed when the record is first saved. */
+  ports?: PortBinding[];
   /** Kept on the record for the endpoint's maker (a CNI plugin's GC finds its attachments by them). */
   labels?: Record<string, string>;
   /**
@@ -52,7 +54,7 @@ export class DetachedEndpoints {
       ifName: req.sandbox?.ifName ?? '',
       mac: req.mac || macFor(req.addresses),
       addresses: [...req.addresses],
-      ports: [],
+      ports: req.ports ?? [],
       exposed: req.exposed ?? [],
       driverState: {},
       ...(req.labels ? { labels: { ...req.labels } } : {}),

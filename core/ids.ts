@@ -1,7 +1,7 @@
 // Ids and the names derived from them. Kernel names come from ids so that a
 // link or namespace can always be traced back to its record (and GC can find
 // what no record owns) and stay within IFNAMSIZ.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { StrandError } from '../common/errors.js';
 
 /** A 64-hex-digit id, like Docker's. */
@@ -10,6 +10,18 @@ export function newId(): string {
 }
 
 export const shortId = (id: string): string => id.slice(0, 12);
+
+/**
+ * Ids of CNI networks and attachments: derived from what every CNI verb is
+ * told (network name, container id, interface), so DEL, CHECK and GC find
+ * what ADD made. They start with "cni" (never hex, as other ids are), so the
+ * names and rules derived from them (svcni… veths, STRAND-P-cni… chains) are
+ * told apart from what strand's own records own: reconcile leaves them to
+ * CNI's DEL and GC.
+ */
+export const cniId = (text: string): string => 'cni' + createHash('sha256').update(text).digest('hex').slice(0, 61);
+export const cniNetworkId = (network: string): string => cniId(`cni/${network}`);
+export const cniAttachmentId = (network: string, containerId: string, ifName: string): string => cniId(`cni/${network}/${containerId}/${ifName}`);
 
 /** Prefixes of every kernel object name strand derives from an id. */
 export const NAME_PREFIX = {

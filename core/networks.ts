@@ -5,8 +5,8 @@ import { StrandError, unlessNotFound } from '../common/errors.js';
 import { contains, overlaps, parseCidr, parseIp } from '../ipam/cidr.js';
 import type { CoreContext } from './context.js';
 import { Undo } from './undo.js';
-import { newId, shortId, validateName } from './ids.js';
-import type { NetworkRecord, SubnetInfo } from './types.js';
+import { cniNetworkId, newId, shortId, validateName } from './ids.js';
+import type { Driver, NetworkRecord, SubnetInfo } from './types.js';
 
 export interface SubnetRequest {
   subnet?: string;
@@ -28,6 +28,24 @@ export interface NetworkRequest {
   /** Subnets whose pools an outside IPAM already allocated (Docker's IPAM driver); no IPAM call is made for them. */
   pools?: SubnetInfo[];
 }
+
+/**
+ * A CNI network as one attachment's ADD sees it. CNI is stateless: every ADD
+ * carries the whole config, so the network is made on the first ADD and
+ * brought in line by the later ones, and goes with its last attachment.
+ */
+export interface CniNetworkRequest {
+  /** The conflist's network name. */
+  name: string;
+  driver: string;
+  /** The subnets of the attachment's addresses, with the gateway when the network carries it. The IPAM plugin owns the pools. */
+  subnets: { subnet: string; gateway?: string }[];
+  /** Options in the driver's own words, e.g. { 'bridge.name': 'cni0', masquerade: 'false' }. */
+  options: Record<string, string>;
+}
+
+/** Labels a CNI network's record with the conflist's network name. */
+export const CNI_NETWORK_LABEL = 'cni.network';
 
 /** Networks every host has, like Docker's predefined ones. */
 const PREDEFINED: Record<string, string> = { host: 'host', none: 'none' };
@@ -132,6 +150,81 @@ export class Networks {
     return (await this.ctx.records.listNetworks()).sort((a, b) => a.name.localeCompare(b.name));
   }
 
+  /**
+   * The CNI network of this name, made (kernel state and record) if it is
+   * new, if its settings or subnets changed, or if the kernel no longer holds
+   * what was made (a reboot); otherwise only read. Idempotent.
+   */
+  async ensureCni(req: CniNetworkRequest): Promise<NetworkRecord> {
+    const { records } = this.ctx;
+    const driver = this.ctx.driver(req.driver);
+    const id = cniNetworkId(req.name);
+    const known = await records.getCniNetwork(id);
+    const subnets = mergeSubnets(known?.driver === req.driver ? known.subnets : [], req.subnets);
+    const same = known !== undefined && known.driver === req.driver && sameJson(known.options, req.options) && known.subnets.length === subnets.length;
+    if (same) {
+      const now = driver.networkFingerprint?.(known);
+      if (now === undefined) await driver.createNetwork(known);
+      else if (now !== known.kernelFingerprint) await this.remakeCni(known, driver);
+      return known;
+    }
+    const record = this.cniView(req, subnets, known?.created);
+    // What the first ADD found already there stays found-there: strand did not make it.
+    if (known?.driverState.adopted) record.driverState.adopted = known.driverState.adopted;
+    if (!known) {
+      await driver.createNetwork(record);
+      record.kernelFingerprint = driver.networkFingerprint?.(record);
+      // Another attachment may have made it meanwhile: its record stands, the kernel state is the same.
+      if (!(await records.createCniNetwork(record))) return (await records.getCniNetwork(id)) ?? record;
+      return record;
+    }
+    await this.remakeCni(record, driver);
+    return record;
+  }
+
+  /** The record a CNI network request describes, checked by its driver but not made or saved. */
+  cniView(req: CniNetworkRequest, subnets = mergeSubnets([], req.subnets), created = new Date().toISOString()): NetworkRecord {
+    const driver = this.ctx.driver(req.driver);
+    const record: NetworkRecord = {
+      id: cniNetworkId(req.name),
+      name: req.name,
+      driver: driver.name,
+      scope: 'local',
+      internal: false,
+      ipv6: subnets.some((s) => s.family === 6),
+      subnets,
+      options: { ...req.options },
+      labels: { [CNI_NETWORK_LABEL]: req.name },
+      driverState: {},
+      created,
+    };
+    // CNI networks may share a bridge (the reference plugins allow it): no clash check against the others.
+    record.driverState = driver.validateNetwork(record, []);
+    return record;
+  }
+
+  private async remakeCni(record: NetworkRecord, driver: Driver): Promise<void> {
+    await driver.createNetwork(record);
+    const fingerprint = driver.networkFingerprint?.(record);
+    if (fingerprint !== undefined) record.kernelFingerprint = fingerprint;
+    await this.ctx.records.updateCniNetwork(record);
+  }
+
+  /** A CNI network with no attachment left on this host: its kernel state (but what others share) and its record go. */
+  async removeCniIfUnused(networkId: string): Promise<void> {
+    const { records } = this.ctx;
+    const net = await records.getCniNetwork(networkId);
+    if (!net || (await records.endpointsOfNetwork(net.id)).length) return;
+    await this.ctx.driver(net.driver).deleteNetwork(net, await this.othersThan(net));
+    await records.deleteCniNetwork(net);
+  }
+
+  /** Every network of this host but this one, CNI's among them. */
+  private async othersThan(net: NetworkRecord): Promise<NetworkRecord[]> {
+    const { records } = this.ctx;
+    return [...(await records.listNetworks()), ...(await records.listCniNetworks())].filter((n) => n.id !== net.id);
+  }
+
   async delete(ref: string): Promise<void> {
     const { records, ipam } = this.ctx;
     const net = await records.findNetwork(ref);
@@ -149,7 +242,7 @@ export class Networks {
         throw new StrandError('in-use', `network "${net.name}" still has ${elsewhere.length} endpoint(s) on host(s) ${hosts.join(', ')}; remove them there first`);
       }
     }
-    await this.ctx.driver(net.driver).deleteNetwork(net);
+    await this.ctx.driver(net.driver).deleteNetwork(net, await this.othersThan(net));
     for (const s of net.externalPools ? [] : net.subnets) {
       const pool = await unlessNotFound(ipam.getPool(s.poolId));
       if (!pool) continue;
@@ -190,6 +283,18 @@ function checkPoolsFree(pools: SubnetInfo[], existing: NetworkRecord[]): void {
     }
   }
 }
+
+/** The known subnets and the new ones an attachment brings (a CNI IPAM plugin with several ranges). */
+function mergeSubnets(known: SubnetInfo[], seen: { subnet: string; gateway?: string }[]): SubnetInfo[] {
+  const out = [...known];
+  for (const s of seen) {
+    if (out.some((k) => k.subnet === s.subnet)) continue;
+    out.push({ subnet: s.subnet, ...(s.gateway ? { gateway: s.gateway } : {}), auxAddresses: {}, poolId: '', family: s.subnet.includes(':') ? 6 : 4 });
+  }
+  return out;
+}
+
+const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 /** The IPAM pool of the network's subnet that holds this address, if any. */
 export function poolOf(network: NetworkRecord | undefined, cidr: string): string | undefined {

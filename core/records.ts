@@ -22,7 +22,7 @@ interface PortClaim {
   endpointId: string;
 }
 
-type Kind = 'networks' | 'endpoints' | 'sandboxes';
+type Kind = 'networks' | 'cni-networks' | 'endpoints' | 'sandboxes';
 
 export const GLOBAL_PREFIX = 'core/global/';
 export const GLOBAL_NETWORKS = `${GLOBAL_PREFIX}networks/`;
@@ -75,8 +75,39 @@ export class Records {
     return [...(await this.listJson<NetworkRecord>('networks')), ...global];
   }
 
+  /** Any network an endpoint can be on: this host's, a CNI network of this host, a global one. */
   async getNetwork(id: string): Promise<NetworkRecord | undefined> {
-    return (await this.getJson<NetworkRecord>(this.key('networks', id))) ?? this.getJson<NetworkRecord>(this.globalKey('networks', id));
+    return (await this.getJson<NetworkRecord>(this.key('networks', id))) ?? (await this.getCniNetwork(id)) ?? this.getJson<NetworkRecord>(this.globalKey('networks', id));
+  }
+
+  // CNI networks are kept apart: a conflist's name is the runtime's, not one of strand's
+  // network names, so they neither clash with strand's networks nor show in their lists.
+
+  getCniNetwork(id: string): Promise<NetworkRecord | undefined> {
+    return id.startsWith('cni') ? this.getJson<NetworkRecord>(this.key('cni-networks', id)) : Promise.resolve(undefined);
+  }
+
+  /** Creates the record unless one exists (false then: another attachment made it first). */
+  async createCniNetwork(rec: NetworkRecord): Promise<boolean> {
+    try {
+      await this.store.txn([{ key: this.key('cni-networks', rec.id), absent: true }], [{ op: 'put', key: this.key('cni-networks', rec.id), value: JSON.stringify(rec) }]);
+      return true;
+    } catch (err) {
+      if (err instanceof StrandError && err.code === 'conflict') return false;
+      throw err;
+    }
+  }
+
+  listCniNetworks(): Promise<NetworkRecord[]> {
+    return this.listJson<NetworkRecord>('cni-networks');
+  }
+
+  async updateCniNetwork(rec: NetworkRecord): Promise<void> {
+    await this.store.put(this.key('cni-networks', rec.id), JSON.stringify(rec));
+  }
+
+  async deleteCniNetwork(rec: NetworkRecord): Promise<void> {
+    await this.store.delete(this.key('cni-networks', rec.id));
   }
 
   /** By exact name, exact id, or unique id prefix (as docker does); this host's networks first. */

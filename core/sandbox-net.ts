@@ -1,6 +1,7 @@
 // Inside a sandbox: bring the endpoint's interface in, give it its name,
 // addresses and routes, and bring it up.
-import { Netlink, type NetNs } from '../netlink/index.js';
+import { existsSync } from 'node:fs';
+import { Netlink, openNetns, type NetNs } from '../netlink/index.js';
 import type { EndpointRecord, JoinInfo } from './types.js';
 
 export function configureEndpoint(host: Netlink, sandboxNs: NetNs, endpoint: EndpointRecord, join: JoinInfo): void {
@@ -22,5 +23,18 @@ export function configureEndpoint(host: Netlink, sandboxNs: NetNs, endpoint: End
     }
   } finally {
     nl.close();
+  }
+}
+
+/** Takes an interface out of a namespace that still exists (a macvlan lives only there; a veth would go with its host end anyway). */
+export function removeInterfaceIn(netnsPath: string, ifName: string): void {
+  if (!existsSync(netnsPath)) return;
+  const ns = openNetns(netnsPath);
+  const nl = Netlink.open(ns);
+  try {
+    nl.links.delete(ifName, { missingOk: true });
+  } finally {
+    nl.close();
+    ns.close();
   }
 }

@@ -2,7 +2,6 @@
 // sandbox's), its hosts/resolv.conf/hostname files, and the process that runs
 // in it. Endpoints are attached and detached by core/endpoints.ts; removing a
 // sandbox with endpoints is the Controller's to compose.
-import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { StrandError } from '../common/errors.js';
 import { Netlink, createNetns, deleteNetns, openNetns, currentNetns, type NetNs } from '../netlink/index.js';
@@ -10,6 +9,7 @@ import type { CoreContext } from './context.js';
 import { Undo } from './undo.js';
 import { newId, sandboxNetnsName, shortId, validateName } from './ids.js';
 import { removeSandboxFiles, writeSandboxFiles, writeSandboxHosts } from './sandbox-files.js';
+import { removeInterfaceIn } from './sandbox-net.js';
 import { processAlive, processStartTime, stopProcess } from './process-info.js';
 import type { EndpointRecord, SandboxRecord } from './types.js';
 
@@ -108,15 +108,7 @@ export class Sandboxes {
    * lives only inside the sandbox.
    */
   removeInterface(sandbox: SandboxRecord | undefined, ifName: string): void {
-    if (sandbox?.kind !== 'netns' || !existsSync(sandbox.netnsPath)) return;
-    const ns = this.openNs(sandbox);
-    const nl = Netlink.open(ns);
-    try {
-      nl.links.delete(ifName, { missingOk: true });
-    } finally {
-      nl.close();
-      ns.close();
-    }
+    if (sandbox?.kind === 'netns') removeInterfaceIn(sandbox.netnsPath, ifName);
   }
 
   async setPid(sandbox: SandboxRecord, pid: number): Promise<void> {

@@ -42,6 +42,8 @@ export interface NetworkRecord {
   driverState: Record<string, string>;
   /** The subnets' pools belong to an outside IPAM (Docker's IPAM driver), which releases them itself. */
   externalPools?: boolean;
+  /** A CNI network: what the driver's networkFingerprint said when its kernel state was last made. */
+  kernelFingerprint?: string;
   created: string;
 }
 
@@ -133,7 +135,8 @@ export interface Driver {
   /** Checks options and returns the driver state to persist (e.g. the bridge name). */
   validateNetwork(network: NetworkRecord, existing: NetworkRecord[]): Record<string, string>;
   createNetwork(network: NetworkRecord): Promise<void>;
-  deleteNetwork(network: NetworkRecord): Promise<void>;
+  /** `others`: the networks this host keeps; what the network shares with one of them (a bridge) stays. */
+  deleteNetwork(network: NetworkRecord, others?: NetworkRecord[]): Promise<void>;
   /** Makes the endpoint's interface; returns driver state to persist (host-side names, MAC). */
   createEndpoint(req: EndpointRequest): Promise<Record<string, string>>;
   deleteEndpoint(network: NetworkRecord, endpoint: EndpointRecord): Promise<void>;
@@ -145,6 +148,14 @@ export interface Driver {
   restoreNetwork(network: NetworkRecord, endpoints: EndpointRecord[]): Promise<void>;
   /** Kernel objects this driver made that no record owns, for reconcile to remove. */
   orphans?(networks: NetworkRecord[], endpoints: EndpointRecord[]): Promise<string[]>;
+  /**
+   * What this host's kernel holds of the network now, as a short string that
+   * changes when the state is made anew (a bridge's ifindex): a CNI network is
+   * made again when it differs from the one recorded (after a reboot), and
+   * not touched otherwise. Undefined: nothing to tell, make it every time
+   * (cheap for that driver).
+   */
+  networkFingerprint?(network: NetworkRecord): string | undefined;
   /** A network spanning hosts: remove this host's kernel state only, the network lives on for the others. */
   removeLocal?(network: NetworkRecord): Promise<void>;
 }

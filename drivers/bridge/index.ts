@@ -1,6 +1,7 @@
 // The bridge driver: a Linux bridge per network with the gateway address on
 // it, a veth per endpoint, and the firewall rules for NAT, isolation, icc and
 // published ports.
+import { readFileSync } from 'node:fs';
 import { Netlink, writeSysctl } from '../../netlink/index.js';
 import type { LinkReaper } from '../../netlink/link-reaper.js';
 import type { Firewall, NetworkRules } from '../../firewall/index.js';
@@ -9,6 +10,12 @@ import { NAME_PREFIX, hostVethName, idFromName, shortId, tempVethName } from '..
 import type { Driver, EndpointRecord, EndpointRequest, JoinInfo, NetworkRecord } from '../../core/types.js';
 import { networkGateways } from '../../core/types.js';
 import { bridgeSettings } from './options.js';
+
+let boot: string | undefined;
+/** This boot's id: ifindexes start over at every boot. */
+function bootId(): string {
+  return (boot ??= readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
+}
 
 export class BridgeDriver implements Driver {
   readonly name = 'bridge';
@@ -34,7 +41,16 @@ export class BridgeDriver implements Driver {
   }
 
   validateNetwork(network: NetworkRecord, existing: NetworkRecord[]): Record<string, string> {
-    return { ...bridgeSettings(network, existing) };
+    const settings: Record<string, string> = { ...bridgeSettings(network, existing) };
+    // A bridge that exists before its network does is someone else's: the network goes without it.
+    if (this.nl.links.find(settings.bridge!)) settings.adopted = 'true';
+    return settings;
+  }
+
+  /** The boot and the bridge's ifindex: a bridge made anew (or a reboot) gives another one. */
+  networkFingerprint(network: NetworkRecord): string | undefined {
+    const found = this.nl.links.find(network.driverState.bridge!);
+    return found?.kind === 'bridge' ? `${bootId()}/${found.index}` : 'absent';
   }
 
   private rules(network: NetworkRecord): NetworkRules {
@@ -64,8 +80,10 @@ export class BridgeDriver implements Driver {
     const mtu = Number(st.mtu);
     const found = this.nl.links.find(bridge);
     if (found && found.kind !== 'bridge') throw new StrandError('exists', `link "${bridge}" exists and is not a bridge; choose another bridge.name`);
+    if (found && st.forceAddress !== undefined) this.replaceOtherAddresses(network);
     if (found) this.nl.links.set(bridge, { up: true, mtu });
     else this.nl.links.add({ kind: 'bridge', name: bridge, mtu, up: true });
+    if (st.promisc === 'true') this.nl.links.set(bridge, { promisc: true });
     for (const s of network.subnets) {
       if (s.gateway) this.nl.addresses.add(bridge, `${s.gateway}/${s.subnet.split('/')[1]}`, { replace: true, noDad: true });
     }
@@ -79,6 +97,24 @@ export class BridgeDriver implements Driver {
     return { created: !found };
   }
 
+  /**
+   * As the reference CNI plugin (forceAddress): a bridge that carries the
+   * network's gateway must not hold another address of that family unless
+   * replacing it was asked for.
+   */
+  private replaceOtherAddresses(network: NetworkRecord): void {
+    const bridge = network.driverState.bridge!;
+    const have = this.nl.addresses.list({ dev: bridge }).filter((a) => a.scope === 0);
+    for (const s of network.subnets) {
+      if (!s.gateway) continue;
+      const wanted = `${s.gateway}/${s.subnet.split('/')[1]}`;
+      for (const a of have.filter((x) => x.family === s.family && x.cidr !== wanted)) {
+        if (network.driverState.forceAddress !== 'true') throw new StrandError('exists', `"${bridge}" already has an IP address different from ${wanted} (${a.cidr}); set forceAddress (--opt force_address=true) to replace it`);
+        this.nl.addresses.delete(bridge, a.cidr, { missingOk: true });
+      }
+    }
+  }
+
   /** strand's base chains and the network's forwarding, NAT, icc and isolation rules. */
   async ensureRules(network: NetworkRecord): Promise<void> {
     const fw = await this.firewall();
@@ -86,11 +122,13 @@ export class BridgeDriver implements Driver {
     await fw.addNetwork(this.rules(network));
   }
 
-  async deleteNetwork(network: NetworkRecord): Promise<void> {
+  async deleteNetwork(network: NetworkRecord, others: NetworkRecord[] = []): Promise<void> {
     await this.reaper?.drain();
     const fw = await this.firewall();
     await fw.removeNetwork(this.rules(network));
-    this.nl.links.delete(network.driverState.bridge!, { missingOk: true });
+    // A bridge strand found, or that another network still uses, stays.
+    const shared = others.some((o) => o.driver === this.name && o.driverState.bridge === network.driverState.bridge);
+    if (network.driverState.adopted !== 'true' && !shared) this.nl.links.delete(network.driverState.bridge!, { missingOk: true });
     // The last network gone: strand's own chains and jumps go too, leaving the host's tables as they were.
     const left = await fw.inventory();
     if (!left.networks.length && !left.endpoints.length) await fw.removeAll();
@@ -164,6 +202,8 @@ export class BridgeDriver implements Driver {
   async revokeExternalConnectivity(network: NetworkRecord, endpoint: EndpointRecord): Promise<void> {
     if (!endpoint.ports.length) return;
     const fw = await this.firewall();
+    // Without its addresses (a CNI DEL with no result to tell them), the rules are found by the endpoint's id.
+    if (!endpoint.addresses.length) return fw.removeEndpointById(shortId(endpoint.id));
     for (const e of this.endpointPorts(network, endpoint)) await fw.unpublish(e);
   }
 

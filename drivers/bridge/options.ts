@@ -18,6 +18,10 @@ const KEYS: Record<string, keyof BridgeSettings> = {
   masquerade: 'masquerade',
   'com.docker.network.bridge.host_binding_ipv4': 'hostBindingIpv4',
   host_binding_ipv4: 'hostBindingIpv4',
+  // The reference CNI bridge plugin's settings (hairpinMode, forceAddress, promiscMode).
+  hairpin: 'hairpin',
+  force_address: 'forceAddress',
+  promisc: 'promisc',
 };
 
 export interface BridgeSettings {
@@ -26,6 +30,10 @@ export interface BridgeSettings {
   icc: string;
   masquerade: string;
   hostBindingIpv4: string;
+  /** Set only when asked: hairpin on the ports (default on), replacing other addresses on the bridge, promiscuous bridge. */
+  hairpin?: string;
+  forceAddress?: string;
+  promisc?: string;
 }
 
 function bool(key: string, value: string): string {
@@ -54,6 +62,9 @@ export function bridgeSettings(network: NetworkRecord, existing: NetworkRecord[]
       }
       case 'icc':
       case 'masquerade':
+      case 'hairpin':
+      case 'forceAddress':
+      case 'promisc':
         s[setting] = bool(key, value);
         break;
       case 'hostBindingIpv4':

@@ -1,13 +1,13 @@
-// strand-macvlan: the CNI front door to strand's macvlan driver, with the
-// reference macvlan plugin's fields (master, mode, mtu): the container gets a
-// macvlan of the master made straight inside its namespace.
-import { createHash } from 'node:crypto';
-import { Netlink, openNetns, type NetNs } from '../../../netlink/index.js';
+// strand-macvlan: the CNI front door to strand's macvlan networks, with the
+// reference macvlan plugin's fields (master, mode, mtu): core gives the
+// container a macvlan of the master made straight inside its namespace.
+import type { Netlink } from '../../../netlink/index.js';
+import type { Controller, CniNetworkRequest } from '../../../core/controller.js';
+import { formatCidr, parseCidr } from '../../../ipam/cidr.js';
 import { withHandles } from '../protocol/handles.js';
-import { MacvlanDriver } from '../../../drivers/macvlan/index.js';
-import { configureEndpoint } from '../../../core/sandbox-net.js';
-import type { EndpointRecord, NetworkRecord } from '../../../core/types.js';
-import { getCi, runtimeValue } from '../protocol/args.js';
+import { attachmentId } from '../protocol/attachment.js';
+import { requestedMac } from '../protocol/runtime-args.js';
+import { collectAttachments, withController } from '../controller.js';
 import { delegateIpam } from '../ipam/delegate.js';
 import { CniError, CNI_CODES, type CniRequest, type CniResult, type PluginHandlers } from '../protocol/types.js';
 
@@ -39,60 +39,45 @@ function parseConf(req: CniRequest, host: Netlink): MacvlanConf {
   return { master, mode, ...(c.mtu !== undefined ? { mtu: c.mtu as number } : {}), ...(type ? { ipamType: type } : {}) };
 }
 
-function records(req: CniRequest, conf: MacvlanConf, driver: MacvlanDriver, result: CniResult | undefined): { network: NetworkRecord; endpoint: EndpointRecord } {
-  const network: NetworkRecord = {
-    id: createHash('sha256').update(`cni/${req.config.name}`).digest('hex'),
+/** The network as this config and these addresses describe it, in the macvlan driver's own option names. */
+function networkRequest(req: CniRequest, conf: MacvlanConf, result: CniResult | undefined): CniNetworkRequest {
+  return {
     name: req.config.name,
     driver: 'macvlan',
-    scope: 'local',
-    internal: false,
-    ipv6: false,
-    subnets: [],
+    subnets: (result?.ips ?? []).map((ip) => ({ subnet: formatCidr(parseCidr(ip.address, { lenient: true })) })),
     options: { parent: conf.master, macvlan_mode: conf.mode, ...(conf.mtu !== undefined ? { mtu: String(conf.mtu) } : {}) },
-    labels: {},
-    driverState: {},
-    created: '',
   };
-  network.driverState = driver.validateNetwork(network, []);
-  const mac = runtimeValue(req.config, 'mac') ?? getCi(getCi(req.config.args, 'cni'), 'mac') ?? req.args.MAC;
-  const endpoint: EndpointRecord = {
-    id: createHash('sha256').update(`cni/${req.config.name}/${req.containerId}/${req.ifName}`).digest('hex'),
-    networkId: network.id,
-    sandboxId: req.containerId,
-    ifName: req.ifName,
-    mac: typeof mac === 'string' ? mac : '',
-    addresses: (result?.ips ?? []).map((ip) => ip.address),
-    ports: [],
-    exposed: [],
-    driverState: {},
-    created: '',
-  };
-  return { network, endpoint };
 }
 
-
-export function macvlanHandlers(): PluginHandlers {
+export function macvlanHandlers(daemon?: Controller): PluginHandlers {
   return {
     async add(req) {
+      const mac = requestedMac(req);
+      const id = attachmentId(req.config.name, req.containerId, req.ifName);
       return withHandles(req.netns, async ({ host, ns, inside }) => {
         const conf = parseConf(req, host);
-        const driver = new MacvlanDriver(host);
         if (inside.links.find(req.ifName)) throw new CniError(CNI_CODES.internal, `container interface ${req.ifName} already exists in ${req.netns}`);
         const ipam = conf.ipamType ? await delegateIpam(req, 'ADD') : undefined;
         try {
-          const { network, endpoint } = records(req, conf, driver, ipam);
-          await driver.createNetwork(network);
-          endpoint.driverState = await driver.createEndpoint({ network, endpoint, sandboxNs: ns });
           const gateways = new Map<4 | 6, string | undefined>((ipam?.ips ?? []).map((ip) => [ip.address.includes(':') ? 6 : 4, ip.gateway]));
-          configureEndpoint(host, ns, endpoint, {
-            srcName: req.ifName,
-            inSandbox: true,
-            routes: (ipam?.routes ?? []).map((r) => {
-              const gw = r.gw ?? gateways.get(r.dst.includes(':') ? 6 : 4);
-              return { dst: r.dst, ...(gw ? { gateway: gw } : {}) };
+          await withController(daemon, req, (ctl) =>
+            ctl.attachCni({
+              network: networkRequest(req, conf, ipam),
+              id,
+              containerId: req.containerId,
+              ifName: req.ifName,
+              netns: req.netns,
+              ns,
+              addresses: (ipam?.ips ?? []).map((ip) => ip.address),
+              ...(mac ? { mac } : {}),
+              ports: [],
+              // As the reference plugin: the IPAM result's routes, no default route of its own.
+              routes: (ipam?.routes ?? []).map((r) => {
+                const gw = r.gw ?? gateways.get(r.dst.includes(':') ? 6 : 4);
+                return { dst: r.dst, ...(gw ? { gateway: gw } : {}) };
+              }),
             }),
-            noDefaultRoute: true,
-          });
+          );
           const ctr = inside.links.get(req.ifName);
           const dns = req.config.dns && Object.keys(req.config.dns).length ? req.config.dns : ipam?.dns;
           return {
@@ -103,7 +88,7 @@ export function macvlanHandlers(): PluginHandlers {
             ...(dns ? { dns } : {}),
           };
         } catch (err) {
-          inside.links.delete(req.ifName, { missingOk: true });
+          // Core undid its part; the addresses go back to the IPAM plugin.
           if (conf.ipamType) await delegateIpam(req, 'DEL').catch(() => undefined);
           throw err;
         }
@@ -113,22 +98,13 @@ export function macvlanHandlers(): PluginHandlers {
     async del(req) {
       const type = req.config.ipam?.type;
       if (type) await delegateIpam(req, 'DEL');
-      if (!req.netns) return;
-      let ns: NetNs;
-      try {
-        ns = openNetns(req.netns);
-      } catch {
-        return; // the namespace is gone, and the macvlan with it
-      }
-      const inside = Netlink.open(ns);
-      try {
-        inside.links.delete(req.ifName, { missingOk: true });
-      } finally {
-        inside.close();
-        ns.close();
-      }
+      const id = attachmentId(req.config.name, req.containerId, req.ifName);
+      const prev = req.config.prevResult;
+      // An attachment an older strand made has no record: its macvlan is found in the namespace, when it still exists.
+      const conf = { master: String(req.config.master ?? ''), mode: String(req.config.mode ?? 'bridge') };
+      const legacy = { network: networkRequest(req, conf, prev), addresses: [], ports: [], ...(req.netns ? { netns: req.netns, ifName: req.ifName } : {}) };
+      await withController(daemon, req, (ctl) => ctl.detachCni(req.config.name, id, legacy));
     },
-
     async check(req) {
       await withHandles(req.netns, async ({ host, inside }) => {
         const conf = parseConf(req, host);
@@ -147,6 +123,7 @@ export function macvlanHandlers(): PluginHandlers {
     },
 
     async gc(req) {
+      if (req.validAttachments !== undefined) await collectAttachments(daemon, req.config.name, req);
       if (req.config.ipam?.type) await delegateIpam(req, 'GC');
     },
 

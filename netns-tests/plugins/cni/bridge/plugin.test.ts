@@ -10,21 +10,25 @@ import { World, HOST_OUT, OUTSIDE } from '../../../../test/support/topology.js';
 import { answer, ask, serve } from '../../../../test/support/traffic.js';
 import { expectCniError, runConflist, type AddOutcome, type Conflist, type RunOptions } from '../../../../test/support/cni-runtime.js';
 import { pluginPath } from '../plugin-bin.js';
+import { openStore } from '../../../../store/index.js';
 
 interface Rig {
   world: World;
   path: string[];
+  /** The store strand's plugins keep their records in. */
+  store: string;
   cacheDir: string;
   opts(containerId: string, netns: string, extra?: Partial<RunOptions>): RunOptions;
 }
 
 async function rig(bed: TestBed, daemon: boolean): Promise<Rig> {
   const world = new World(bed);
-  const { path } = await pluginPath(bed, world.host.name, { daemon });
+  const { path, store } = await pluginPath(bed, world.host.name, { daemon });
   const cacheDir = bed.tempDir(mkdtempSync(join(tmpdir(), 'strand-cni-cache-')));
   return {
     world,
     path,
+    store,
     cacheDir,
     opts: (containerId, netns, extra = {}) => ({ verb: 'ADD', containerId, netns: `/run/netns/${netns}`, ifName: 'eth0', path, cacheDir, ...extra }),
   };
@@ -168,7 +172,57 @@ for (const daemon of [false, true]) describe(`strand-bridge CNI plugin${daemon ?
     const addrs = results.map((x) => x.result.ips![0]!.address);
     assert.equal(new Set(addrs).size, 32);
     await Promise.all(ctrs.map((c, i) => runConflist(list, r.opts(`ctr${i}`, c.name, { verb: 'DEL' }))));
-    assert.deepEqual(ipJson<{ ifname: string }>(['link', 'show', 'master', 'br-many'], r.world.host.name), []);
+    // With the last attachment the network goes: no veth, and the bridge strand made is gone too.
+    const left = ipJson<{ ifname: string }>(['link', 'show'], r.world.host.name).map((l) => l.ifname);
+    assert.deepEqual(left.filter((n) => n.startsWith('svcni') || n === 'br-many'), []);
+  });
+
+  it('the network\'s bridge and rules go with its last attachment; a bridge that was there before stays', async () => {
+    const r = await rigFor(bed());
+    const list = bridgeConf('life', '10.97.0.0/24');
+    const [c1, c2] = [bed().netns('c'), bed().netns('c')];
+    await addTo(list, r.opts('ctr1', c1.name));
+    await addTo(list, r.opts('ctr2', c2.name));
+    const rules = (): string => run('ip', ['netns', 'exec', r.world.host.name, 'iptables-save']).stdout;
+    const links = (): string[] => ipJson<{ ifname: string }>(['link', 'show'], r.world.host.name).map((l) => l.ifname);
+    assert.match(rules(), /br-life/);
+    await runConflist(list, r.opts('ctr1', c1.name, { verb: 'DEL' }));
+    assert.ok(links().includes('br-life'), 'the bridge stays while an attachment is left');
+    assert.match(rules(), /br-life/);
+    await runConflist(list, r.opts('ctr2', c2.name, { verb: 'DEL' }));
+    assert.ok(!links().includes('br-life'), 'the bridge goes with the last attachment');
+    assert.doesNotMatch(rules(), /br-life/);
+
+    // A bridge the host had before: its rules go, the bridge stays as it was found.
+    run('ip', ['-n', r.world.host.name, 'link', 'add', 'br-pre', 'type', 'bridge']);
+    const pre: Conflist = { ...bridgeConf('pre', '10.98.0.0/24'), plugins: [{ ...bridgeConf('pre', '10.98.0.0/24').plugins[0]!, bridge: 'br-pre' }] };
+    await addTo(pre, r.opts('ctr3', c1.name));
+    await runConflist(pre, r.opts('ctr3', c1.name, { verb: 'DEL' }));
+    assert.ok(links().includes('br-pre'));
+    assert.doesNotMatch(rules(), /br-pre/);
+  });
+
+  it('an attachment an older strand made (kernel state, no records) is checked and DELed as before', async () => {
+    const r = await rigFor(bed());
+    const list = bridgeConf('legacy', '10.99.0.0/24', { capabilities: { portMappings: true } });
+    const c = bed().netns('c');
+    const mappings = [{ hostPort: 18093, containerPort: 7000, protocol: 'tcp' }];
+    const added = await addTo(list, r.opts('ctr1', c.name, { capabilityArgs: { portMappings: mappings } }));
+    // The previous version kept no records of CNI networks and attachments: take them away, leave the kernel as it is.
+    const store = await openStore(r.store);
+    try {
+      const records = (await store.list('core/')).filter((kv) => /\/(cni-networks|endpoints|by-network|ports)\//.test(kv.key));
+      assert.ok(records.length >= 3, 'ADD kept records of the network, the attachment and its port');
+      for (const kv of records) await store.delete(kv.key);
+    } finally {
+      await store.close();
+    }
+    const hostVeth = added.result.interfaces![1]!.name;
+    await runConflist(list, r.opts('ctr1', c.name, { verb: 'CHECK', capabilityArgs: { portMappings: mappings } }));
+    await runConflist(list, r.opts('ctr1', c.name, { verb: 'DEL', capabilityArgs: { portMappings: mappings } }));
+    assert.ok(!ipJson<{ ifname: string }>(['link', 'show'], r.world.host.name).some((l) => l.ifname === hostVeth));
+    assert.deepEqual(ipJson<{ ifname: string }>(['link', 'show'], c.name).map((l) => l.ifname), ['lo']);
+    assert.doesNotMatch(run('ip', ['netns', 'exec', r.world.host.name, 'iptables-save']).stdout, /18093/);
   });
 
   it('GC removes the veths and addresses of attachments that are no longer valid', async () => {

@@ -1,0 +1,130 @@
+// CNI attachments: the endpoints a stateless CNI runtime asks for, each in
+// the runtime's namespace (the sandbox), on a CNI-owned network made from the
+// conflist by its first ADD and removed with its last DEL on this host. The
+// plugins parse the config and assemble the result; everything between is
+// here, so a CNI ADD reaches the same records, drivers and undo as a
+// `strand run` or a Docker Join.
+import { join } from 'node:path';
+import type { NetNs } from '../netlink/index.js';
+import { FIREWALL_LOCK, withHostLock } from '../firewall/host-lock.js';
+import type { CoreContext } from './context.js';
+import type { Networks, CniNetworkRequest } from './networks.js';
+import type { DetachedEndpoints } from './detached-endpoints.js';
+import { Undo } from './undo.js';
+import { cniNetworkId } from './ids.js';
+import { configureEndpoint, removeInterfaceIn } from './sandbox-net.js';
+import type { EndpointRecord, NetworkRecord, PortBinding } from './types.js';
+
+/** Labels on an attachment's record: GC finds a CNI network's attachments by them. */
+export const CNI_LABEL = { network: 'cni.network', containerId: 'cni.containerId', ifName: 'cni.ifName', netns: 'cni.netns' } as const;
+
+/**
+ * Making a CNI network and saving an attachment's record, against removing
+ * the network with its last attachment: one at a time across the daemon and
+ * plugin processes of this host, so an ADD never lands on a network a DEL is
+ * taking away.
+ */
+const CNI_LOCK = join(FIREWALL_LOCK, '..', 'cni-networks.lock');
+
+export interface CniAttachRequest {
+  network: CniNetworkRequest;
+  /** The attachment id (core/ids.ts cniAttachmentId). */
+  id: string;
+  containerId: string;
+  ifName: string;
+  /** The runtime's namespace, by path and open: the sandbox. */
+  netns: string;
+  ns: NetNs;
+  /** From the IPAM plugin's result, with prefix length. */
+  addresses: string[];
+  mac?: string;
+  ports: PortBinding[];
+  /** Default routes through these (the plugin's isDefaultGateway); none when absent. */
+  gateway?: string;
+  gatewayV6?: string;
+  /** Routes from the IPAM result. */
+  routes: { dst: string; gateway?: string }[];
+}
+
+/** What a DEL knows of an attachment made before its record was kept (an older strand): enough to find its interface and rules. */
+export interface CniLegacyAttachment {
+  network: CniNetworkRequest;
+  addresses: string[];
+  ports: PortBinding[];
+  /** The runtime's namespace and the interface in it, when the DEL names them. */
+  netns?: string;
+  ifName?: string;
+}
+
+export class CniAttachments {
+  constructor(
+    private readonly ctx: CoreContext,
+    private readonly networks: Networks,
+    private readonly detached: DetachedEndpoints,
+  ) {}
+
+  async attach(req: CniAttachRequest): Promise<{ network: NetworkRecord; endpoint: EndpointRecord }> {
+    // A record without its interface is a crashed ADD's, never DELed: it goes first.
+    if (await this.detached.get(req.id)) await this.detach(req.network.name, req.id);
+    return new Undo().run(async (undo) => {
+      const labels = { [CNI_LABEL.network]: req.network.name, [CNI_LABEL.containerId]: req.containerId, [CNI_LABEL.ifName]: req.ifName, [CNI_LABEL.netns]: req.netns };
+      const { network, endpoint } = await withHostLock(CNI_LOCK, async () => {
+        const network = await this.networks.ensureCni(req.network);
+        // The interface is made right inside the runtime's namespace, under its final name.
+        const endpoint = await this.detached.create(network.id, { id: req.id, addresses: req.addresses, mac: req.mac ?? '', ports: req.ports, labels, sandbox: { ns: req.ns, ifName: req.ifName } });
+        return { network, endpoint };
+      });
+      undo.push('remove the attachment', () => this.detach(req.network.name, req.id));
+      const { join } = await this.detached.join(req.id, req.ns);
+      configureEndpoint(this.ctx.host, req.ns, endpoint, {
+        ...join,
+        ...(req.gateway ? { gateway: req.gateway } : { gateway: undefined }),
+        ...(req.gatewayV6 ? { gatewayV6: req.gatewayV6 } : { gatewayV6: undefined }),
+        routes: req.routes,
+        noDefaultRoute: !req.gateway && !req.gatewayV6,
+      });
+      await this.ctx.driver(network.driver).programExternalConnectivity(network, endpoint);
+      return { network, endpoint };
+    });
+  }
+
+  /**
+   * Removes the attachment (published ports, interface, record) and, with
+   * its last one, the network's kernel state and record. Succeeds for one
+   * already gone; `legacy` tears down one an older strand made without a
+   * record.
+   */
+  async detach(networkName: string, id: string, legacy?: CniLegacyAttachment): Promise<void> {
+    const networkId = cniNetworkId(networkName);
+    const endpoint = await this.detached.get(id);
+    if (endpoint) {
+      const netns = endpoint.labels?.[CNI_LABEL.netns];
+      if (netns) removeInterfaceIn(netns, endpoint.ifName);
+      await this.detached.delete(id);
+    } else {
+      await this.removeUnrecorded(networkId, id, legacy);
+    }
+    await withHostLock(CNI_LOCK, () => this.networks.removeCniIfUnused(networkId));
+  }
+
+  /** An attachment with no record: its interface and rules, as the network's driver names them from its id. */
+  private async removeUnrecorded(networkId: string, id: string, legacy: CniLegacyAttachment | undefined): Promise<void> {
+    if (!legacy) return;
+    if (legacy.netns && legacy.ifName) removeInterfaceIn(legacy.netns, legacy.ifName);
+    let network = await this.ctx.records.getCniNetwork(networkId);
+    try {
+      network ??= this.networks.cniView(legacy.network);
+    } catch {
+      return; // a config its driver refuses now (a master gone) made nothing of ours that could be found by it
+    }
+    const driver = this.ctx.driver(network.driver);
+    const endpoint: EndpointRecord = { id, networkId, sandboxId: '', ifName: '', mac: '', addresses: legacy.addresses, ports: legacy.ports, exposed: [], driverState: {}, created: '' };
+    await driver.revokeExternalConnectivity(network, endpoint);
+    await driver.deleteEndpoint(network, endpoint);
+  }
+
+  /** This host's attachments of a CNI network. */
+  list(networkName: string): Promise<EndpointRecord[]> {
+    return this.ctx.records.endpointsOfNetwork(cniNetworkId(networkName));
+  }
+}
