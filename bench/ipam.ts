@@ -31,7 +31,7 @@ const PER_PROC = 500;
 const POOLS = 1000;
 const POOL_MARKS = [100, 1000];
 /** Calls before each mark whose median is that mark's per-call time. */
-const POOL_WINDOW = 20;
+const POOL_WINDOW = 50;
 
 export async function run(args: string[]): Promise<void> {
   if (args[0] === '--worker') return worker(args.slice(1));
