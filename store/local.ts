@@ -5,7 +5,11 @@
 //   one framed record and fdatasync before acknowledging. Cost per write is
 //   one append plus one sync, whatever the store's size.
 // - Readers take no lock: records are appended whole and checksummed, so a
-//   reader stops at a record still being written and sees it next time.
+//   reader stops at a record still being written and sees it next time. (A
+//   bad record that could be a live writer's is judged under a shared lock,
+//   taken only if free at once.)
+// - Waiting for the lock polls a non-blocking flock on a timer, bounded by
+//   lockTimeoutMs, so it occupies no libuv worker thread.
 // - Each process keeps an in-memory index and catches up by reading only the
 //   log's new tail (file size), or everything after a compaction (new inode).
 // - Compaction writes a snapshot (state + recent history, bounded by size) to
