@@ -7,11 +7,15 @@
 //                            median of the last 100 allocations / first 100
 //   ipam_etcd_allocs_per_s   8 processes x 500 allocations on one etcd pool
 //   ipam_etcd_duplicates     addresses handed out more than once (must be 0)
+//   ipam_local_pools_growth  local store, 1,000 pools created one at a time:
+//                            median time of one requestPool call around 1,000
+//                            pools / around 100 (the file size at both, and
+//                            its bytes per pool, are printed with it)
 //   ipam_local_allocs_per_s  sequential allocations per second on the local store
 //
 // `--worker URL POOL COUNT TAG START_AT_MS` is the allocator process itself.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,14 +28,21 @@ const GROWTH_COUNT = 20_000;
 const WINDOW = 100;
 const PROCS = 8;
 const PER_PROC = 500;
+const POOLS = 1000;
+const POOL_MARKS = [100, 1000];
+/** Calls before each mark whose median is that mark's per-call time. */
+const POOL_WINDOW = 50;
 
 export async function run(args: string[]): Promise<void> {
   if (args[0] === '--worker') return worker(args.slice(1));
   const local = await growth();
   const etcd = await etcdContention();
+  const pools = await poolGrowth();
   report('ipam_growth_ratio', local.ratio);
   report('ipam_etcd_allocs_per_s', etcd.allocsPerSecond, 0);
   report('ipam_etcd_duplicates', etcd.duplicates);
+  report('ipam_local_pools_file_growth', pools.bytesPerPoolRatio);
+  report('ipam_local_pools_growth', pools.callRatio);
   report('ipam_local_allocs_per_s', local.allocsPerSecond, 0);
 }
 
@@ -66,6 +77,67 @@ async function growth(): Promise<{ ratio: number; allocsPerSecond: number }> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+export interface PoolGrowthMark {
+  pools: number;
+  fileBytes: number;
+  /** Median of the POOL_WINDOW requestPool calls before the mark, in one open store. */
+  callMs: number;
+  /** Mean of the same calls (compactions included, which a median hides). */
+  meanMs: number;
+  /** Opening the store afresh and reading one pool, as a short-lived CNI plugin does. */
+  openMs: number;
+}
+
+/**
+ * Creates POOLS pools (explicit /24s, as `network create --subnet` does) on a
+ * local store, one call at a time; at each mark, the data file's size and the
+ * median time of the calls just before it.
+ */
+export async function poolGrowth(): Promise<{ marks: PoolGrowthMark[]; callRatio: number; bytesPerPoolRatio: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'strand-bench-pools-'));
+  try {
+    const url = `local://${dir}`;
+    const store = await openStore(url);
+    const marks: PoolGrowthMark[] = [];
+    try {
+      const ipam = new Ipam({ store, hostId: 'bench' });
+      const times: number[] = [];
+      for (let i = 0; i < POOLS; i++) {
+        const t0 = nowMs();
+        await ipam.requestPool({ subnet: `10.${100 + (i >> 8)}.${i & 255}.0/24` });
+        times.push(nowMs() - t0);
+        if (POOL_MARKS.includes(i + 1)) {
+          const opens: number[] = [];
+          for (let j = 0; j < 5; j++) {
+            const o0 = nowMs();
+            const fresh = await openStore(url);
+            try {
+              await new Ipam({ store: fresh, hostId: 'bench' }).listPools('local');
+            } finally {
+              await fresh.close();
+            }
+            opens.push(nowMs() - o0);
+          }
+          marks.push({ pools: i + 1, fileBytes: statSync(join(dir, 'data')).size, callMs: median(times.slice(-POOL_WINDOW)), meanMs: mean(times.slice(-POOL_WINDOW)), openMs: median(opens) });
+        }
+      }
+    } finally {
+      await store.close();
+    }
+    for (const m of marks) {
+      console.log(`# local pools: ${m.pools} pools: file ${(m.fileBytes / 1024).toFixed(1)} KiB (${Math.round(m.fileBytes / m.pools)} B/pool), requestPool median ${m.callMs.toFixed(3)} ms (mean ${m.meanMs.toFixed(3)}), fresh open + listPools ${m.openMs.toFixed(2)} ms`);
+    }
+    const [a, b] = [marks[0]!, marks[marks.length - 1]!];
+    return { marks, callRatio: b.callMs / a.callMs, bytesPerPoolRatio: b.fileBytes / b.pools / (a.fileBytes / a.pools) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function mean(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
 async function etcdContention(): Promise<{ allocsPerSecond: number; duplicates: number }> {

@@ -7,6 +7,7 @@ import { runCommand } from './run.js';
 import { gcCommand, psCommand, rmCommand } from './sandboxes.js';
 import { daemonCommand } from './daemon.js';
 import { cniCommand } from './cni.js';
+import { storeCommand } from './store.js';
 
 const HELP = `usage: strand [--store URL] COMMAND [OPTIONS]
 
@@ -22,6 +23,7 @@ Commands:
   daemon [--advertise-addr IP ...]                        run the per-host agent (overlay peers with the address)
   daemon dump                                             print this host's overlay peers, desired and actual
   cni install --dir DIR                                   write the CNI plugin executables
+  store salvage [--store local:///DIR] --out NEW_DIR      copy what is intact of a damaged local store to a new one
   version                                                 print strand's version
   help                                                    show this help
 
@@ -86,6 +88,9 @@ export async function main(argv: string[]): Promise<void> {
         break;
       case 'cni':
         await cniCommand(rest);
+        break;
+      case 'store':
+        await storeCommand(rest, store);
         break;
       default:
         throw new StrandError('invalid', `unknown command "${command}"; run "strand --help" for the list`);

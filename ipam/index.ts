@@ -4,8 +4,11 @@
 // on 'conflict', so any number of processes and hosts may share a pool:
 // - an allocation checks that the address key is absent and that the pool's
 //   state key (cursor and counts) is unchanged since it was read;
-// - pools live in one registry key per space, so two hosts cannot create
-//   overlapping pools.
+// - each pool is a key of its own, written once; creating one CASes the
+//   space's small guard key, so two hosts cannot create overlapping pools.
+//   (A space's pools used to be one registry key rewritten on every change,
+//   which made the store's history hold a copy of every pool per change; a
+//   registry left by an earlier version is moved into pool keys on first use.)
 // Next-free allocation starts after the pool's cursor (the last address it
 // handed out), so its cost does not depend on the pool's size or on how many
 // addresses are taken, until the cursor wraps into taken addresses; then it
@@ -72,13 +75,22 @@ export interface PoolUsage {
   capacity: bigint;
 }
 
-interface Registry {
+/** The one-key registry earlier versions kept at <space>/pools. */
+interface LegacyRegistry {
   pools: Record<string, Pool>;
+}
+
+interface PoolSet {
+  pools: Map<string, Pool>;
+  /** modRevision of the guard key as read (0: absent); a creation CASes it. */
+  guard: number;
 }
 
 const POOL_ID = /^(local|global)-[0-9a-f]{16}$/;
 /** Addresses per listed block when probing past taken addresses: 2^8, one hex-digit pair of the key. */
 const BLOCK_BITS = 8;
+/** Pools moved per transaction when migrating a registry (etcd allows 128 operations per transaction by default). */
+const MIGRATE_BATCH = 100;
 
 export class Ipam {
   readonly hostId: string;
@@ -90,6 +102,11 @@ export class Ipam {
   // Pools never change after creation and ids are never reused, so a cached
   // pool is valid as long as its state key exists, which every txn checks.
   private readonly poolCache = new Map<string, Pool>();
+  /** Parsed subnets by pool id, for the overlap checks of requestPool. */
+  private readonly subnetCache = new Map<string, Cidr>();
+  // Every change to a space's pools rewrites its guard key, so the pools
+  // listed when the guard had a revision are still the pools while it has.
+  private readonly poolSets = new Map<AddressSpace, PoolSet>();
 
   constructor(options: IpamOptions) {
     this.store = options.store;
@@ -118,18 +135,18 @@ export class Ipam {
     const keys = this.keys[req.space];
     const routes = req.subnet ? [] : await this.routeCidrs();
     return withRetry({ attempts: this.attempts, what: `creating a pool in the ${req.space} space` }, async () => {
-      const { registry, revision } = await this.readRegistry(req.space);
-      const existing = Object.values(registry.pools);
+      const { pools, guard } = await this.readPools(req.space);
+      const existing = [...pools.values()];
       let subnet: Cidr;
       if (req.subnet) {
         subnet = req.subnet;
         for (const p of existing) {
-          if (overlaps(subnet, parseCidr(p.subnet))) {
+          if (overlaps(subnet, this.subnetOf(p))) {
             throw new StrandError('exists', `subnet ${formatCidr(subnet)} overlaps pool ${p.id} (${p.subnet}) in the ${req.space} space`);
           }
         }
       } else {
-        const taken = [...existing.map((p) => parseCidr(p.subnet)), ...routes];
+        const taken = [...existing.map((p) => this.subnetOf(p)), ...routes];
         const picked = pickDefault(this.defaults[req.space], taken, req.family);
         if (!picked) {
           const list = this.defaults[req.space].filter((d) => d.base.family === req.family);
@@ -155,14 +172,31 @@ export class Ipam {
       if (req.rangeEnd !== undefined) pool.rangeEnd = formatIp({ family: subnet.family, value: req.rangeEnd });
       if (req.gateway !== undefined) pool.gateway = formatIp({ family: subnet.family, value: req.gateway });
       const state: PoolState = { cursor: '', allocated: 0, inRange: 0 };
-      const next: Registry = { pools: { ...registry.pools, [pool.id]: pool } };
-      await this.store.txn(
-        [{ key: keys.pools(), modRevision: revision }],
-        [
-          { op: 'put', key: keys.pools(), value: JSON.stringify(next) },
-          { op: 'put', key: keys.state(pool.id), value: JSON.stringify(state) },
-        ],
-      );
+      let committed: number;
+      try {
+        committed = (await this.store.txn(
+          [
+            { key: keys.poolGuard(), modRevision: guard },
+            { key: keys.legacyRegistry(), absent: true },
+          ],
+          [
+            { op: 'put', key: keys.pool(pool.id), value: JSON.stringify(pool) },
+            { op: 'put', key: keys.state(pool.id), value: JSON.stringify(state) },
+            { op: 'put', key: keys.poolGuard(), value: pool.id },
+          ],
+        )).revision;
+      } catch (err) {
+        // Perhaps a registry key of an earlier version came back: list afresh.
+        this.poolSets.delete(req.space);
+        throw err;
+      }
+      // The guard was unchanged up to this commit, so the set read is exact:
+      // with this pool it is the set at the guard's new revision.
+      const set = this.poolSets.get(req.space);
+      if (set && set.guard === guard) {
+        set.pools.set(pool.id, pool);
+        set.guard = committed;
+      }
       this.poolCache.set(pool.id, pool);
       return pool;
     });
@@ -173,35 +207,40 @@ export class Ipam {
     const space = this.spaceOf(poolId);
     const keys = this.keys[space];
     await withRetry({ attempts: this.attempts, what: `releasing pool ${poolId}` }, async () => {
-      const { registry, revision } = await this.readRegistry(space);
-      const pool = registry.pools[poolId];
+      // An earlier version's registry (written again by one still running) goes first: the txn checks it is absent.
+      const legacy = await this.store.get(keys.legacyRegistry());
+      if (legacy) await this.migrate(space, legacy);
+      const pool = await this.fetchPool(space, poolId);
       const st = await this.store.get(keys.state(poolId));
       if (!pool || !st) throw this.unknownPool(poolId);
       const state = JSON.parse(st.value) as PoolState;
       if (state.allocated > 0) {
         throw new StrandError('in-use', `pool ${poolId} (${pool.subnet}) still has ${state.allocated} allocated address(es); release them first`);
       }
-      const rest = { ...registry.pools };
-      delete rest[poolId];
+      // The guard is rewritten (so cached pool lists go stale) but not
+      // checked: a release cannot make two pools overlap.
       await this.store.txn(
         [
-          { key: keys.pools(), modRevision: revision },
+          { key: keys.pool(poolId), present: true },
           { key: keys.state(poolId), modRevision: st.modRevision },
+          { key: keys.legacyRegistry(), absent: true },
         ],
         [
-          { op: 'put', key: keys.pools(), value: JSON.stringify({ pools: rest }) },
+          { op: 'delete', key: keys.pool(poolId) },
           { op: 'delete', key: keys.state(poolId) },
+          { op: 'put', key: keys.poolGuard(), value: `-${poolId}` },
         ],
       );
       this.poolCache.delete(poolId);
+      this.subnetCache.delete(poolId);
+      this.poolSets.delete(space);
     });
   }
 
   /** The pool with this id; 'not-found' if there is none. */
   async getPool(poolId: string): Promise<Pool> {
     const space = this.spaceOf(poolId);
-    const { registry } = await this.readRegistry(space);
-    const pool = registry.pools[poolId];
+    const pool = await this.fetchPool(space, poolId);
     if (!pool) throw this.unknownPool(poolId);
     return pool;
   }
@@ -210,7 +249,7 @@ export class Ipam {
   async listPools(space?: AddressSpace): Promise<Pool[]> {
     const spaces: AddressSpace[] = space === undefined ? ['local', 'global'] : [checkSpace(space)];
     const out: Pool[] = [];
-    for (const s of spaces) out.push(...Object.values((await this.readRegistry(s)).registry.pools));
+    for (const s of spaces) out.push(...(await this.readPools(s)).pools.values());
     return out;
   }
 
@@ -402,10 +441,91 @@ export class Ipam {
     return out;
   }
 
-  private async readRegistry(space: AddressSpace): Promise<{ registry: Registry; revision: number }> {
-    const kv = await this.store.get(this.keys[space].pools());
-    if (!kv) return { registry: { pools: {} }, revision: 0 };
-    return { registry: JSON.parse(kv.value) as Registry, revision: kv.modRevision };
+  /**
+   * Every pool of a space and the guard revision a creation must CAS. The
+   * guard is read first, so a pool created after the list changes it. A
+   * registry key left by an earlier version is migrated first.
+   */
+  private async readPools(space: AddressSpace): Promise<PoolSet> {
+    const keys = this.keys[space];
+    return withRetry({ attempts: this.attempts, what: `reading the pools of the ${space} space` }, async () => {
+      for (;;) {
+        const guard = (await this.store.get(keys.poolGuard()))?.modRevision ?? 0;
+        const cached = this.poolSets.get(space);
+        // (An earlier version still running writes the registry key, not the guard.)
+        if (cached && guard !== 0 && cached.guard === guard && !(await this.store.get(keys.legacyRegistry()))) return cached;
+        // One list: the legacy registry key and every pools/<id> key.
+        const listed = await this.store.list(keys.legacyRegistry());
+        const legacy = listed.find((kv) => kv.key === keys.legacyRegistry());
+        if (legacy) {
+          await this.migrate(space, legacy);
+          continue;
+        }
+        const pools = new Map<string, Pool>();
+        for (const kv of listed) {
+          const id = kv.key.slice(keys.pools().length);
+          let pool = this.poolCache.get(id);
+          if (!pool) {
+            pool = JSON.parse(kv.value) as Pool;
+            this.poolCache.set(id, pool);
+          }
+          pools.set(id, pool);
+        }
+        const set = { pools, guard };
+        this.poolSets.set(space, set);
+        return set;
+      }
+    });
+  }
+
+  /**
+   * Moves the pools of an earlier version's registry key into pool keys, in
+   * batches; each batch is one transaction that CASes the registry and
+   * rewrites it with the pools still to move (deletes it with the last), so
+   * every pool is in exactly one of the two places at every revision.
+   * Throws 'conflict' if another process changed the registry meanwhile.
+   */
+  private async migrate(space: AddressSpace, legacy: KeyValue): Promise<void> {
+    const keys = this.keys[space];
+    let entries: Array<[string, Pool]>;
+    try {
+      entries = Object.entries((JSON.parse(legacy.value) as LegacyRegistry).pools ?? {});
+    } catch (err) {
+      throw new StrandError('internal', `${legacy.key} (the pool registry of an earlier version) is not JSON; move it away`, { cause: err });
+    }
+    let revision = legacy.modRevision;
+    for (let i = 0; ; i += MIGRATE_BATCH) {
+      const batch = entries.slice(i, i + MIGRATE_BATCH);
+      const rest = entries.slice(i + MIGRATE_BATCH);
+      const ops: TxnOp[] = batch.map(([id, pool]) => ({ op: 'put', key: keys.pool(id), value: JSON.stringify(pool) }));
+      ops.push(
+        rest.length > 0
+          ? { op: 'put', key: keys.legacyRegistry(), value: JSON.stringify({ pools: Object.fromEntries(rest) }) }
+          : { op: 'delete', key: keys.legacyRegistry() },
+        { op: 'put', key: keys.poolGuard(), value: 'migrated' },
+      );
+      revision = (await this.store.txn([{ key: keys.legacyRegistry(), modRevision: revision }], ops)).revision;
+      if (rest.length === 0) return;
+    }
+  }
+
+  /**
+   * One pool by id: its key, else (a registry of an earlier version not
+   * migrated yet) every pool of the space, which migrates them.
+   */
+  private async fetchPool(space: AddressSpace, poolId: string): Promise<Pool | undefined> {
+    const kv = await this.store.get(this.keys[space].pool(poolId));
+    if (kv) return JSON.parse(kv.value) as Pool;
+    return (await this.readPools(space)).pools.get(poolId);
+  }
+
+  private subnetOf(pool: Pool): Cidr {
+    let c = this.subnetCache.get(pool.id);
+    if (!c) {
+      c = parseCidr(pool.subnet);
+      this.subnetCache.set(pool.id, c);
+    }
+    return c;
   }
 
   private async readPool(poolId: string): Promise<{ pool: Pool; state: { kv: KeyValue; state: PoolState } }> {
@@ -417,7 +537,7 @@ export class Ipam {
     }
     let pool = this.poolCache.get(poolId);
     if (!pool) {
-      pool = (await this.readRegistry(space)).registry.pools[poolId];
+      pool = await this.fetchPool(space, poolId);
       if (!pool) throw this.unknownPool(poolId);
       this.poolCache.set(poolId, pool);
     }

@@ -2,8 +2,13 @@
 // local space's keys include the host id, so hosts sharing an etcd or Redis
 // store never see each other's local pools.
 //
-//   <space>/pools                         pool registry, one key: {id: Pool}; CAS'd so
-//                                         two hosts cannot create overlapping pools
+//   <space>/pools/<poolId>                Pool, one key per pool (written once)
+//   <space>/pool-guard                    rewritten by every pool creation and release,
+//                                         CAS'd by every creation, so two hosts cannot
+//                                         create overlapping pools; its value is small
+//   <space>/pools                         (stores written by earlier versions) every Pool in
+//                                         one key, {pools: {id: Pool}}; moved into
+//                                         pools/<poolId> keys on first use
 //   <space>/state/<poolId>                PoolState: cursor and counts; every
 //                                         allocation and release CASes it
 //   <space>/addrs/<poolId>/<hex>          Allocation of one address (hex: fixed
@@ -42,7 +47,18 @@ export function ownerPrefix(owner: Owner): string {
 
 export class Keys {
   constructor(readonly prefix: string) {}
+  /** Prefix of the pool keys. */
   pools(): string {
+    return `${this.prefix}/pools/`;
+  }
+  pool(poolId: string): string {
+    return `${this.prefix}/pools/${poolId}`;
+  }
+  poolGuard(): string {
+    return `${this.prefix}/pool-guard`;
+  }
+  /** The one-key registry of earlier versions; a list of this prefix returns it and every pool key at once. */
+  legacyRegistry(): string {
     return `${this.prefix}/pools`;
   }
   state(poolId: string): string {

@@ -24,6 +24,15 @@ export interface LeaseInfo {
 export interface HistoryEntry {
   rev: number;
   events: WatchEvent[];
+  /** About what the entry takes in a snapshot (characters of its keys and values, plus framing). */
+  size: number;
+}
+
+/** The snapshot size of one revision's events, near enough to bound history by. */
+function eventsSize(events: WatchEvent[]): number {
+  let n = 16;
+  for (const ev of events) n += ev.type === 'delete' ? ev.key.length + 8 : ev.kv.key.length + ev.kv.value.length + (ev.kv.lease?.length ?? 0) + 24;
+  return n;
 }
 
 export function toKeyValue(key: string, e: Entry): KeyValue {
@@ -39,6 +48,8 @@ export class LocalIndex {
   keys = new SortedKeys();
   readonly leases = new Map<string, LeaseInfo>();
   history: HistoryEntry[] = [];
+  /** Sum of `size` over `history`. */
+  historySize = 0;
 
   static fromSnapshot(s: SnapshotRecord): LocalIndex {
     const ix = new LocalIndex();
@@ -50,14 +61,16 @@ export class LocalIndex {
       if (lease) ix.leases.get(lease)?.keys.add(key);
     }
     ix.keys = SortedKeys.from(ix.kv.keys());
-    ix.history = s.h.map(([rev, events]) => ({
-      rev,
-      events: events.map((ev): WatchEvent =>
+    ix.history = s.h.map(([rev, logEvents]) => {
+      const events = logEvents.map((ev): WatchEvent =>
         ev.length === 1
           ? { type: 'delete', key: ev[0], modRevision: rev }
           : { type: 'put', kv: { key: ev[0], value: ev[1], createRevision: ev[2], modRevision: rev, ...(ev[3] ? { lease: ev[3] } : {}) } },
-      ),
-    }));
+      );
+      const size = eventsSize(events);
+      ix.historySize += size;
+      return { rev, events, size };
+    });
     return ix;
   }
 
@@ -141,16 +154,29 @@ export class LocalIndex {
         }
       }
       this.rev = rev;
-      this.history.push({ rev, events });
+      const size = eventsSize(events);
+      this.history.push({ rev, events, size });
+      this.historySize += size;
     }
     for (const id of rec.x ?? []) this.leases.delete(id);
   }
 
-  /** A snapshot of the current state keeping history for the last keepRevs revisions; trims this index's history to match. */
-  snapshot(keepRevs: number): SnapshotRecord {
-    const base = Math.max(this.histBase, this.rev - keepRevs);
-    this.history = this.history.slice(this.historyIndex(base + 1));
-    this.histBase = base;
+  /**
+   * A snapshot of the current state keeping the most recent history that
+   * fits in keepSize (see HistoryEntry.size), whole revisions only; trims
+   * this index's history to match. Bounding by size rather than by count
+   * keeps a store whose values are large from carrying a thousand copies.
+   */
+  snapshot(keepSize: number): SnapshotRecord {
+    let drop = 0;
+    let size = this.historySize;
+    while (drop < this.history.length && size > keepSize) size -= this.history[drop++]!.size;
+    if (drop > 0) {
+      this.histBase = Math.max(this.histBase, this.history[drop - 1]!.rev);
+      this.history = this.history.slice(drop);
+      this.historySize = size;
+    }
+    const base = this.histBase;
     const kv: SnapshotRecord['kv'] = [];
     for (const [key, e] of this.kv) kv.push(e.lease ? [key, e.value, e.create, e.mod, e.lease] : [key, e.value, e.create, e.mod]);
     return {

@@ -5,12 +5,20 @@
 //   one framed record and fdatasync before acknowledging. Cost per write is
 //   one append plus one sync, whatever the store's size.
 // - Readers take no lock: records are appended whole and checksummed, so a
-//   reader stops at a record still being written and sees it next time.
+//   reader stops at a record still being written and sees it next time. (A
+//   bad record that could be a live writer's is judged under a shared lock,
+//   taken only if free at once.)
+// - Waiting for the lock polls a non-blocking flock on a timer, bounded by
+//   lockTimeoutMs, so it occupies no libuv worker thread.
 // - Each process keeps an in-memory index and catches up by reading only the
 //   log's new tail (file size), or everything after a compaction (new inode).
-// - Compaction writes a snapshot (state + recent history) to a temp file,
-//   fsyncs it, renames it over the log and fsyncs the directory; a kill -9 at
-//   any point leaves either the old complete log or the new one.
+// - Compaction writes a snapshot (state + recent history, bounded by size) to
+//   a temp file, fsyncs it, renames it over the log and fsyncs the directory;
+//   a kill -9 at any point leaves either the old complete log or the new one.
+// - A damaged log (a bad record with valid ones after it, or a complete bad
+//   last record) is refused, naming the byte offset, never cut short: only a
+//   dead writer's torn tail is truncated. salvageLocalStore copies what is
+//   intact into a new store.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,9 +27,11 @@ import { StrandError, isStrandError } from '../common/errors.js';
 import type {
   DeleteOptions, KeyValue, Lease, PutOptions, Store, TxnCheck, TxnOp, TxnResult, WatchEvent, WatchOptions, Watcher,
 } from './types.js';
-import { MAGIC, encodeRecord, isSnapshot, parseRecords, type ChangeRecord, type LogOp } from './local-log.js';
+import {
+  MAGIC, encodeRecord, isSnapshot, parseRecords, scanRecords, type ChangeRecord, type Damage, type LogOp,
+} from './local-log.js';
 import { LocalIndex, diffEvents, toKeyValue } from './local-index.js';
-import { lock, unlock } from './local-lock.js';
+import { DEFAULT_LOCK_TIMEOUT_MS, lock, tryLock, unlock, type LockWait } from './local-lock.js';
 import {
   checkHolds, checkKey, checkRevision, checkTtl, checkTxn, conflict, describeCheck,
 } from './validate.js';
@@ -30,12 +40,23 @@ const DATA = 'data';
 const LOCK = 'lock';
 const COMPACT_TMP = 'data.compact';
 const DEFAULT_COMPACT_BYTES = 8 << 20;
-/** Revisions of history a compaction keeps, so watchers a little behind lose nothing. */
-const KEEP_HISTORY = 1000;
+/**
+ * History a compaction keeps, so watchers a little behind lose nothing: the
+ * newest revisions whose keys and values add up to at most this (thousands of
+ * revisions of small writes, a few of large ones).
+ */
+const DEFAULT_HISTORY_BYTES = 1 << 20;
 const POLL_MS = 50;
+const PROC_SUPER_MAGIC = 0x9fa0;
+const SYSFS_MAGIC = 0x62656572;
 
 export interface LocalStoreOptions {
+  /** Log bytes after the snapshot that trigger compaction; default 8 MiB. */
   compactBytes?: number;
+  /** History a compaction keeps, in bytes of keys and values; default 1 MiB. */
+  historyBytes?: number;
+  /** How long a write waits for another process's store lock before 'unavailable' naming its pid; default 30 s. */
+  lockTimeoutMs?: number;
 }
 
 interface LocalWatch {
@@ -61,10 +82,64 @@ function fsyncDir(dir: string): void {
   }
 }
 
+/**
+ * Refuses a directory on procfs or sysfs (by name, or through a symlink):
+ * there mkdir fails with ENOENT at every level, which recursive mkdir
+ * retries forever.
+ */
+function checkStoreDir(dir: string): void {
+  const abs = path.resolve(dir);
+  const refuse = (how: string) =>
+    new StrandError('invalid', `local store directory ${dir} is ${how}, a kernel file system that cannot hold a store; use a directory on a disk, e.g. /var/lib/strand`);
+  const top = /^\/(proc|sys)(?:\/|$)/.exec(abs);
+  if (top) throw refuse(`under /${top[1]}`);
+  let existing = abs;
+  while (existing !== '/' && !fs.existsSync(existing)) existing = path.dirname(existing);
+  let type: number;
+  try {
+    type = Number(fs.statfsSync(existing).type);
+  } catch {
+    return; // mkdir will say what is wrong
+  }
+  if (type === PROC_SUPER_MAGIC) throw refuse(`on procfs (through ${existing})`);
+  if (type === SYSFS_MAGIC) throw refuse(`on sysfs (through ${existing})`);
+}
+
+/** Writes a fresh log holding a snapshot of `ix` as DIR/data, durably: temp file, fsync, rename, fsync of the directory. */
+function writeLog(dir: string, ix: LocalIndex, historyBytes: number): void {
+  const tmp = path.join(dir, COMPACT_TMP);
+  const fd = fs.openSync(tmp, 'w', 0o600);
+  try {
+    const snap = encodeRecord(ix.snapshot(historyBytes));
+    fs.writeSync(fd, Buffer.concat([MAGIC, snap]));
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, path.join(dir, DATA));
+  fsyncDir(dir);
+}
+
+function damagedError(dataPath: string, dir: string, d: Damage): StrandError {
+  const where = d.kind === 'corrupt'
+    ? `, and valid records follow it (the next at byte offset ${d.nextValid})`
+    : ', and it is the last record, complete, so not a write cut short';
+  return new StrandError(
+    'internal',
+    `local store ${dataPath} is damaged: the record at byte offset ${d.offset} ${d.reason}${where}. ` +
+      `Refusing to use it rather than drop acknowledged writes; copy every intact record to a new store with ` +
+      `"strand store salvage --store local://${dir} --out NEW_DIR", check it, then put NEW_DIR in place of ${dir}`,
+    { retryable: false },
+  );
+}
+
 export class LocalStore implements Store {
   readonly url: string;
   private readonly dataPath: string;
   private readonly compactBytes: number;
+  private readonly historyBytes: number;
+  private readonly lockPath: string;
+  private readonly lockWait: LockWait;
   private lockFd = -1;
   private fd = -1;
   private ino = 0;
@@ -79,75 +154,119 @@ export class LocalStore implements Store {
   /** Serializes this process's writes to this store; flock serializes across processes. */
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** The last watch-poll failure logged, so a persistent one is logged once. */
+  private pollError = '';
 
   private constructor(readonly dir: string, url: string, options: LocalStoreOptions) {
     this.url = url;
     this.dataPath = path.join(dir, DATA);
     this.compactBytes = options.compactBytes ?? DEFAULT_COMPACT_BYTES;
+    this.historyBytes = options.historyBytes ?? DEFAULT_HISTORY_BYTES;
+    this.lockPath = path.join(dir, LOCK);
+    this.lockWait = { path: this.lockPath, timeoutMs: options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS };
   }
 
   static async open(dir: string, url: string, options: LocalStoreOptions = {}): Promise<LocalStore> {
+    checkStoreDir(dir);
     const store = new LocalStore(dir, url, options);
     try {
-      fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-      store.lockFd = fs.openSync(path.join(dir, LOCK), 'a', 0o600);
-    } catch (err) {
-      throw ioError(`cannot open directory ${dir} (is it writable?)`, err);
-    }
-    if (!fs.existsSync(store.dataPath)) {
-      await lock(store.lockFd, true);
       try {
-        if (!fs.existsSync(store.dataPath)) store.writeFile(new LocalIndex());
-      } finally {
-        unlock(store.lockFd);
+        fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+        store.lockFd = fs.openSync(store.lockPath, 'a', 0o600);
+      } catch (err) {
+        throw ioError(`cannot open directory ${dir} (is it writable?)`, err);
       }
+      if (!fs.existsSync(store.dataPath)) {
+        await lock(store.lockFd, true, store.lockWait);
+        try {
+          if (!fs.existsSync(store.dataPath)) writeLog(store.dir, new LocalIndex(), store.historyBytes);
+        } finally {
+          unlock(store.lockFd);
+        }
+      }
+      const damage = store.readNew();
+      if (damage && damage.kind !== 'torn') {
+        // Maybe a live writer's record half-written; look again under the lock.
+        await lock(store.lockFd, false, store.lockWait);
+        try {
+          store.catchUp(true);
+        } finally {
+          unlock(store.lockFd);
+        }
+      }
+    } catch (err) {
+      store.closeFds();
+      throw err;
     }
-    store.catchUp();
     return store;
   }
 
   // --- log reading -------------------------------------------------------
 
-  /** Brings the index up to date with the log: its new tail, or all of it after a compaction. */
-  private catchUp(): void {
+  /**
+   * Brings the index up to date with the log. Damage past the valid records
+   * throws, except a torn tail (the next writer truncates it); without the
+   * lock (`locked` false) a bad last record may be a live writer's, so that
+   * is judged only if the shared lock can be had at once, and otherwise on a
+   * later call.
+   */
+  private catchUp(locked = false): void {
     this.assertOpen();
+    const damage = this.readNew();
+    if (!damage || damage.kind === 'torn') return;
+    if (locked) throw damagedError(this.dataPath, this.dir, damage);
+    if (!tryLock(this.lockFd, false)) return;
+    try {
+      const again = this.readNew();
+      if (again && again.kind !== 'torn') throw damagedError(this.dataPath, this.dir, again);
+    } finally {
+      unlock(this.lockFd);
+    }
+  }
+
+  /** Applies what is new in the log (its new tail, or all of it after a compaction); returns what is wrong past the valid records. */
+  private readNew(): Damage | undefined {
     let ino: number;
     try {
       ino = fs.statSync(this.dataPath).ino;
     } catch (err) {
       throw ioError(`cannot read ${this.dataPath}`, err);
     }
-    if (ino !== this.ino) {
-      this.reload();
-      return;
-    }
+    if (ino !== this.ino) return this.reload();
     const size = fs.fstatSync(this.fd).size;
-    if (size <= this.offset) return;
+    if (size <= this.offset) return undefined;
     const buf = Buffer.allocUnsafe(size - this.offset);
     const n = fs.readSync(this.fd, buf, 0, buf.length, this.offset);
-    const { records, used } = parseRecords(buf.subarray(0, n));
+    const { records, used, damage } = parseRecords(buf.subarray(0, n), this.offset);
     for (const rec of records) {
       if (isSnapshot(rec)) throw new StrandError('internal', `local store ${this.dataPath}: snapshot in the middle of the log`);
       this.index.apply(rec);
     }
     this.offset += used;
+    return damage;
   }
 
   /** Reads the whole (new) log file; watchers whose history was compacted away get the difference. */
-  private reload(): void {
+  private reload(): Damage | undefined {
     const fd = fs.openSync(this.dataPath, 'r+');
     let next: LocalIndex;
     let offset: number;
     let snapshotEnd: number;
     let ino: number;
+    let damage: Damage | undefined;
     try {
       ino = fs.fstatSync(fd).ino;
       const buf = fs.readFileSync(fd);
       if (buf.length < MAGIC.length || !buf.subarray(0, MAGIC.length).equals(MAGIC)) {
         throw new StrandError('internal', `${this.dataPath} is not a strand store log; move it away`);
       }
-      const { records, used, ends } = parseRecords(buf.subarray(MAGIC.length));
+      const parsed = parseRecords(buf.subarray(MAGIC.length), MAGIC.length);
+      const { records, used, ends } = parsed;
+      damage = parsed.damage;
       const first = records[0];
+      // A log file appears whole (written aside, then renamed), so a bad
+      // first record is never a torn tail.
+      if (!first && damage) throw damagedError(this.dataPath, this.dir, { ...damage, kind: damage.kind === 'torn' ? 'suspect' : damage.kind });
       if (!first || !isSnapshot(first)) {
         throw new StrandError('internal', `${this.dataPath} has no snapshot record; move it away`);
       }
@@ -175,21 +294,7 @@ export class LocalStore implements Store {
     this.offset = offset;
     this.snapshotEnd = snapshotEnd;
     this.index = next;
-  }
-
-  /** Writes a fresh log holding a snapshot of `ix` and makes it the store's log, durably. */
-  private writeFile(ix: LocalIndex): void {
-    const tmp = path.join(this.dir, COMPACT_TMP);
-    const fd = fs.openSync(tmp, 'w', 0o600);
-    try {
-      const snap = encodeRecord(ix.snapshot(KEEP_HISTORY));
-      fs.writeSync(fd, Buffer.concat([MAGIC, snap]));
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, this.dataPath);
-    fsyncDir(this.dir);
+    return damage;
   }
 
   // --- writing -------------------------------------------------------------
@@ -202,13 +307,13 @@ export class LocalStore implements Store {
   private mutate<T>(build: (now: number) => { records: ChangeRecord[]; result: T }): Promise<T> {
     const run = async (): Promise<T> => {
       this.assertOpen();
-      await lock(this.lockFd, true);
+      await lock(this.lockFd, true, this.lockWait);
       let failure: unknown;
       let result: T | undefined;
       try {
-        this.catchUp();
+        // Throws on damage, so what is left past the valid records is a dead writer's torn tail.
+        this.catchUp(true);
         const size = fs.fstatSync(this.fd).size;
-        // Anything past the valid records is a dead writer's torn tail.
         if (size > this.offset) fs.ftruncateSync(this.fd, this.offset);
         const now = Date.now();
         const records: ChangeRecord[] = [];
@@ -263,7 +368,7 @@ export class LocalStore implements Store {
   }
 
   private compact(): void {
-    this.writeFile(this.index);
+    writeLog(this.dir, this.index, this.historyBytes);
     const fd = fs.openSync(this.dataPath, 'r+');
     fs.closeSync(this.fd);
     this.fd = fd;
@@ -356,9 +461,10 @@ export class LocalStore implements Store {
     this.catchUp();
     const from = options.fromRevision ?? this.index.rev + 1;
     if (from <= this.index.histBase) {
+      // As etcd says it (see EtcdStore), with the revisions.
       throw new StrandError(
         'invalid',
-        `watch from revision ${from}: history up to revision ${this.index.histBase} has been compacted; list and watch from revision ${this.index.rev + 1}`,
+        `local store ${this.url}: watch "${prefix}": required revision ${from} has been compacted (history is kept after revision ${this.index.histBase}); list and watch from the current revision (${this.index.rev + 1})`,
       );
     }
     const w: LocalWatch = { prefix, nextRev: Math.max(from, 1), onEvent, active: true };
@@ -404,6 +510,10 @@ export class LocalStore implements Store {
     this.stopPolling();
     await this.queue;
     this.closed = true;
+    this.closeFds();
+  }
+
+  private closeFds(): void {
     if (this.fd >= 0) fs.closeSync(this.fd);
     if (this.lockFd >= 0) fs.closeSync(this.lockFd);
     this.fd = this.lockFd = -1;
@@ -457,8 +567,11 @@ export class LocalStore implements Store {
     try {
       this.catchUp();
       this.dispatch();
+      this.pollError = '';
     } catch (err) {
-      console.error('strand store: watch poll failed:', err);
+      const text = String((err as Error)?.message ?? err);
+      if (text !== this.pollError) console.error('strand store: watch poll failed:', err);
+      this.pollError = text;
       return;
     }
     if (!this.expiring && this.index.hasExpiredLease(Date.now())) {
@@ -470,4 +583,101 @@ export class LocalStore implements Store {
         });
     }
   }
+}
+
+// --- salvage ------------------------------------------------------------------
+
+export interface SalvageReport {
+  /** The damaged log, only read. */
+  source: string;
+  /** The new store's log. */
+  out: string;
+  /** Records replayed into the new store (the snapshot counts as one). */
+  kept: number;
+  /** Byte ranges of the source that held no valid record. */
+  skipped: Array<{ offset: number; length: number; reason: string }>;
+  /** Valid records that could not be replayed (out of order, or a second snapshot). */
+  unusable: Array<{ offset: number; reason: string }>;
+  /** Whether the source's first record, the snapshot, was lost (then only the changes after it are in the new store). */
+  snapshotLost: boolean;
+  /** Revisions whose changes were lost with a skipped record: keys they wrote keep an older value or are missing. */
+  missingRevisions: Array<[number, number]>;
+  /** The new store's revision and number of keys. */
+  revision: number;
+  keys: number;
+}
+
+/**
+ * Copies every intact record of the local store in `sourceDir` into a new
+ * store in `outDir` (which must not exist or be empty), replaying them in log
+ * order over a skipped one, and says what it kept and skipped, at which
+ * offsets. The source is only read (no lock taken, nothing written there).
+ * The new log holds one snapshot and no history: watchers list afresh.
+ */
+export function salvageLocalStore(sourceDir: string, outDir: string): SalvageReport {
+  const source = path.join(sourceDir, DATA);
+  const src = path.resolve(sourceDir);
+  const dst = path.resolve(outDir);
+  if (src === dst || dst.startsWith(`${src}/`)) {
+    throw new StrandError('invalid', `salvage writes a new store: ${outDir} must be outside ${sourceDir}`);
+  }
+  checkStoreDir(outDir);
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(source);
+  } catch (err) {
+    throw ioError(`cannot read ${source}`, err);
+  }
+  if (fs.existsSync(dst) && fs.readdirSync(dst).length > 0) {
+    throw new StrandError('exists', `salvage writes a new store: ${outDir} exists and is not empty; name a new directory`);
+  }
+  const headerOk = buf.length >= MAGIC.length && buf.subarray(0, MAGIC.length).equals(MAGIC);
+  const { records, skipped } = scanRecords(buf.subarray(Math.min(MAGIC.length, buf.length)), Math.min(MAGIC.length, buf.length));
+  if (!headerOk) skipped.unshift({ offset: 0, length: Math.min(MAGIC.length, buf.length), reason: 'is not the store header' });
+  if (records.length === 0) throw new StrandError('invalid', `${source} holds no intact record of a strand store log; nothing to salvage`);
+
+  const first = records[0]!;
+  const snapshotLost = !(first.offset === MAGIC.length && isSnapshot(first.record));
+  let ix = new LocalIndex();
+  let kept = 0;
+  const unusable: SalvageReport['unusable'] = [];
+  const missingRevisions: SalvageReport['missingRevisions'] = [];
+  for (const [i, { offset, record }] of records.entries()) {
+    if (isSnapshot(record)) {
+      if (i === 0 && !snapshotLost) {
+        ix = LocalIndex.fromSnapshot(record);
+        kept++;
+      } else {
+        unusable.push({ offset, reason: 'a snapshot record after the start of the log' });
+      }
+      continue;
+    }
+    if (record.o && record.o.length > 0) {
+      const rev = record.r;
+      if (typeof rev !== 'number' || rev <= ix.rev) {
+        unusable.push({ offset, reason: `revision ${String(rev)} is not after revision ${ix.rev}` });
+        continue;
+      }
+      if (rev > ix.rev + 1) {
+        // A lost record's revisions; carry on from the next one we have.
+        if (!(snapshotLost && ix.rev === 0 && kept === 0)) missingRevisions.push([ix.rev + 1, rev - 1]);
+        ix.rev = rev - 1;
+      }
+    }
+    try {
+      ix.apply(record);
+      kept++;
+    } catch (err) {
+      unusable.push({ offset, reason: (err as Error).message });
+    }
+  }
+  const revision = ix.rev;
+  const keys = ix.kv.size;
+  try {
+    fs.mkdirSync(dst, { recursive: true, mode: 0o755 });
+    writeLog(dst, ix, 0);
+  } catch (err) {
+    throw ioError(`cannot write the new store in ${outDir}`, err);
+  }
+  return { source, out: path.join(dst, DATA), kept, skipped, unusable, snapshotLost, missingRevisions, revision, keys };
 }

@@ -64,9 +64,11 @@ for (const backend of BACKENDS) describe(`ipam (${backend.name})`, function () {
       await rejectsCleanly(t.store, () => other.requestPool({ subnet: '10.1.0.0/24', space: 'global' }), 'exists', new RegExp(g.id));
       // Key layout: global keys are shared, local keys carry the host id.
       const keys = Object.keys(await dump(t.store));
-      assert.ok(keys.includes('ipam/global/pools'));
-      assert.ok(keys.includes('ipam/local/h1/pools'));
-      assert.ok(keys.includes('ipam/local/h2/pools'));
+      // One key per pool, and no registry key holding them all.
+      assert.ok(keys.includes(`ipam/global/pools/${g.id}`));
+      assert.ok(keys.includes(`ipam/local/h1/pools/${a.id}`));
+      assert.equal(keys.filter((k) => k.startsWith('ipam/local/h2/pools/')).length, 1);
+      assert.ok(!keys.some((k) => k.endsWith('/pools')));
       assert.ok(keys.every((k) => k.startsWith('ipam/global/') || k.startsWith('ipam/local/h1/') || k.startsWith('ipam/local/h2/')));
     });
 

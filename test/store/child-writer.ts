@@ -3,10 +3,21 @@
 //   node child-writer.js incr URL KEY COUNT   CAS-increments KEY COUNT times
 //   node child-writer.js stream URL PREFIX    writes until killed, printing "ack N" per durable write
 //   node child-writer.js puts URL PREFIX COUNT  plain puts PREFIX/0..COUNT-1, then exits
+//   node child-writer.js hold-lock DIR        takes DIR/lock, prints "locked", holds it until killed
+import fs from 'node:fs';
+import path from 'node:path';
 import { openStore } from '../../store/index.js';
+import { tryLock } from '../../store/local-lock.js';
 import { isStrandError } from '../../common/errors.js';
 
 const [mode, url, arg, countText] = process.argv.slice(2);
+if (mode === 'hold-lock') {
+  const fd = fs.openSync(path.join(url!, 'lock'), 'a');
+  if (!tryLock(fd, true)) throw new Error(`${url}/lock is held already`);
+  process.stdout.write('locked\n');
+  setInterval(() => undefined, 1 << 30);
+  await new Promise(() => undefined);
+}
 const store = await openStore(url);
 
 async function increment(key: string): Promise<void> {

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openStore } from '../../store/index.js';
+import { LocalStore } from '../../store/local.js';
 import type { Store, WatchEvent } from '../../store/types.js';
 import { isStrandError } from '../../common/errors.js';
 import { storeConformance } from './conformance.js';
@@ -97,13 +98,20 @@ describe('local store', function () {
     this.timeout(60000);
     const dir = tmpDir();
     const url = `local://${dir}?compactBytes=2048`;
-    const a = await open(url);
-    const b = await open(url); // a second, independent reader of the same directory
+    // History kept: 32 KiB of keys and values, some 700 of these revisions.
+    const opts = { compactBytes: 2048, historyBytes: 32 << 10 };
+    const openSmall = async () => {
+      const s = await LocalStore.open(dir, url, opts);
+      stores.push(s);
+      return s;
+    };
+    const a = await openSmall();
+    const b = await openSmall(); // a second, independent reader of the same directory
     const first = await a.put('k/0', 'v0');
     const events: WatchEvent[] = [];
     const w = await b.watch('k/', { fromRevision: first }, (e) => events.push(e));
     let last = first;
-    // Several times the revisions a compaction keeps history for (1000); pausing now
+    // Several times the revisions a compaction keeps history for; pausing now
     // and then lets b's poll keep up, as a live watcher in another process would.
     for (let i = 1; i < 3000; i++) {
       last = await a.put(`k/${i % 50}`, `v${i}`);
@@ -124,7 +132,7 @@ describe('local store', function () {
     assert.deepEqual(events.map((e) => (e.type === 'put' ? e.kv.value : '')), Array.from({ length: 3000 }, (_, i) => `v${i}`));
 
     // A fresh open reads the compacted file.
-    const c = await open(url);
+    const c = await openSmall();
     assert.deepEqual(await c.list('k/'), listed);
     // Watching from before the kept history is refused with a clear error.
     await assert.rejects(c.watch('k/', { fromRevision: 1 }, () => undefined), (err: unknown) => isStrandError(err, 'invalid'));
@@ -141,6 +149,36 @@ describe('local store', function () {
     await sleep(200);
     await wc.cancel();
     assert.deepEqual([...seen].sort(([x], [y]) => (x < y ? -1 : 1)), final.map((kv) => [kv.key, kv.value]));
+  });
+
+  it('bounds the history a compaction keeps by bytes, so large values rewritten often keep the file small', async function () {
+    this.timeout(60000);
+    const dir = tmpDir();
+    const url = `local://${dir}?compactBytes=1048576`;
+    const s = await open(url);
+    // One 64 KiB key rewritten 300 times (as a registry kept in one key was):
+    // a thousand revisions of history would be 19 MB; 1 MiB of it is 16.
+    const big = (i: number) => `${i}:`.padEnd(64 << 10, 'x');
+    let last = 0;
+    for (let i = 0; i < 300; i++) last = await s.put('reg', big(i));
+    const size = fs.statSync(path.join(dir, 'data')).size;
+    assert.ok(size < 4 << 20, `the log stays near compactBytes + 1 MiB of history (${size} bytes)`);
+    // Recent history is still there to watch from...
+    const events: WatchEvent[] = [];
+    const w = await s.watch('reg', { fromRevision: last - 3 }, (e) => events.push(e));
+    for (let t = 0; t < 100 && events.length < 4; t++) await sleep(20);
+    await w.cancel();
+    assert.deepEqual(events.map((e) => (e.type === 'put' ? e.kv.value.split(':')[0] : '')), ['296', '297', '298', '299']);
+    // ...and older revisions are refused as etcd refuses compacted ones.
+    await assert.rejects(s.watch('reg', { fromRevision: 1 }, () => undefined), (err: unknown) => {
+      assert.ok(isStrandError(err, 'invalid'), String(err));
+      assert.match(err.message, /watch "reg": required revision 1 has been compacted .*; list and watch from the current revision/);
+      return true;
+    });
+    // A fresh reader agrees.
+    const fresh = await open(url);
+    assert.equal((await fresh.get('reg'))!.value, big(299));
+    await assert.rejects(fresh.watch('reg', { fromRevision: 1 }, () => undefined), /has been compacted/);
   });
 
   it('keeps the cost of a durable write flat as the store grows', async function () {
