@@ -355,6 +355,8 @@ export async function startRedis(options: RedisOptions = {}): Promise<TestServer
         ...(options.password !== undefined ? ['--requirepass', options.password] : []),
         ...(options.noConfig ? ['--rename-command', 'CONFIG', ''] : []),
         ...(options.replicaOf !== undefined ? ['--replicaof', '127.0.0.1', String(options.replicaOf)] : []),
+        // A master waits 5 s for more replicas before a full sync by default.
+        '--repl-diskless-sync-delay', '0',
       ],
       // Without the password PING answers -NOAUTH, which still proves it is up.
       ready: (p) => redisReply(p, options.password !== undefined ? /^(\+PONG|-NOAUTH)/ : /^\+PONG/, t),
