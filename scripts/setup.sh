@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 # builds the native CNI front `strand cni install` puts before each plugin;
 # iperf3 measures overlay against underlay throughput (npm run bench -- overlay);
 # ethtool turns checksum offload off on the simulated underlay (overlay checksum test);
-# curl asks etcd's health endpoint and podman's published ports in the tests.
-want=(iproute2 iptables nftables iputils-ping util-linux curl gcc libc6-dev etcd-server redis-server openssl containernetworking-plugins podman runc busybox-static docker.io iperf3 ethtool)
+# curl asks etcd's health endpoint and podman's published ports in the tests;
+# redis-sentinel runs the store's Sentinel tests (test/store/sentinel.test.ts).
+want=(iproute2 iptables nftables iputils-ping util-linux curl gcc libc6-dev etcd-server redis-server redis-sentinel openssl containernetworking-plugins podman runc busybox-static docker.io iperf3 ethtool)
 missing=()
 for pkg in "${want[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)

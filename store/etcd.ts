@@ -5,8 +5,8 @@
 
 import fs from 'node:fs';
 import {
-  Etcd3, EtcdAuthenticationFailedError, EtcdInvalidAuthTokenError, EtcdLeaseInvalidError, EtcdPermissionDeniedError, GRPCUnauthenticatedError,
-  isRecoverableError, type IOptions, type IKeyValue, type Lease as EtcdLease, type Watcher as EtcdWatcher,
+  Etcd3, EtcdAuthenticationFailedError, EtcdInvalidAuthTokenError, EtcdLeaseInvalidError, EtcdPermissionDeniedError, GRPCResourceExhastedError,
+  GRPCUnauthenticatedError, isRecoverableError, type IOptions, type IKeyValue, type Lease as EtcdLease, type Watcher as EtcdWatcher,
   type PutBuilder, type IWatchResponse, type ICompare,
 } from 'etcd3';
 import { StrandError, isStrandError } from '../common/errors.js';
@@ -20,6 +20,21 @@ import { checkKey, checkRevision, checkTtl, checkTxn, conflict, describeCheck } 
 const CALL_MS = 3000;
 /** Bound on calls etcd3 runs as streams (lease keepalive, watch creation), which get no deadline. */
 const STREAM_MS = 5000;
+
+/**
+ * Largest key plus value (or sum over a transaction) sent in one request.
+ * etcd refuses requests over --max-request-bytes, 1.5 MiB by default ("request
+ * is too large"), and its grpc server drops ones 512 KiB beyond that
+ * (RESOURCE_EXHAUSTED); the margin covers the request's own framing.
+ */
+export const MAX_REQUEST_BYTES = 1.5 * 1024 * 1024 - 4096;
+/**
+ * Keys per list page at first. Responses are bounded by the client: grpc-js
+ * refuses to receive a message over 4 MiB (RESOURCE_EXHAUSTED); a page that
+ * hits that is fetched again at half the size, down to one key, which always
+ * fits (a value is at most MAX_REQUEST_BYTES).
+ */
+const LIST_PAGE_KEYS = 1000;
 
 type FaultHandling = NonNullable<IOptions['faultHandling']>;
 type Policy = NonNullable<FaultHandling['global']>;
@@ -36,7 +51,8 @@ function failover(hosts: number): Policy {
         try {
           return await fn({ signal: new AbortController().signal, attempt });
         } catch (err) {
-          if (!(err instanceof Error) || !isRecoverableError(err)) throw err;
+          // A request refused for its size fails the same way on every host.
+          if (!(err instanceof Error) || !isRecoverableError(err) || err instanceof GRPCResourceExhastedError) throw err;
           last = err;
         }
       }
@@ -127,6 +143,21 @@ export class EtcdStore implements Store {
     if (/user name is empty/.test(msg)) {
       return new StrandError('invalid', `etcd ${this.url}: ${what}: the server has authentication enabled (${msg}); give user:password@ in the store URL`, { cause: err });
     }
+    // Size limits and a full database are RESOURCE_EXHAUSTED (or, for a
+    // request just over the limit, INVALID_ARGUMENT): retrying the same
+    // request cannot succeed, so none of them may read as "unavailable".
+    if (/grpc: received message larger than max|request is too large|trying to send message larger than max/i.test(msg)) {
+      return new StrandError('invalid', `etcd ${this.url}: ${what}: the request is larger than the server accepts (${msg}); etcd limits a request to --max-request-bytes (1.5 MiB by default): store less under one key`, { cause: err });
+    }
+    if (/Received message larger than max/.test(msg)) {
+      return new StrandError('internal', `etcd ${this.url}: ${what}: the server's answer is larger than the client accepts (${msg}); a single value over 4 MiB cannot be read`, { cause: err, retryable: false });
+    }
+    if (/database space exceeded|NOSPACE/i.test(msg)) {
+      return new StrandError('unavailable', `etcd ${this.url}: ${what}: the etcd database is full (${msg}); an operator must compact and defragment it and clear the alarm (etcdctl compact, etcdctl defrag, etcdctl alarm disarm) or raise --quota-backend-bytes`, { cause: err, retryable: false });
+    }
+    if (err instanceof GRPCResourceExhastedError && !/too many requests/i.test(msg)) {
+      return new StrandError('internal', `etcd ${this.url}: ${what}: the server ran out of a resource (${msg})`, { cause: err, retryable: false });
+    }
     if (this.tls && isTlsFailure(err)) {
       return new StrandError('invalid', `etcd ${this.url}: ${what}: TLS handshake failed (${msg}); check the ca=, cert= and key= files in the store URL against the server's certificate`, { cause: err });
     }
@@ -169,9 +200,18 @@ export class EtcdStore implements Store {
     return lease !== undefined ? b.lease(lease) : b;
   }
 
+  /** Refuses a request etcd would refuse for its size, naming the keys. */
+  private static checkSize(what: string, keys: string[], bytes: number): void {
+    if (bytes <= MAX_REQUEST_BYTES) return;
+    const mib = (n: number) => `${(n / 1024 / 1024).toFixed(2)} MiB`;
+    const named = keys.length === 1 ? `key "${keys[0]}"` : `keys ${keys.map((k) => `"${k}"`).join(', ')}`;
+    throw new StrandError('invalid', `etcd: ${what}: ${named} and ${keys.length === 1 ? 'its value' : 'their values'} take ${mib(bytes)}; etcd refuses requests over 1.5 MiB (its default --max-request-bytes): store less under one key`);
+  }
+
   async put(key: string, value: string, options: PutOptions = {}): Promise<number> {
     checkKey(key);
     checkRevision(options.expectRevision, `put "${key}": expectRevision`);
+    EtcdStore.checkSize(`put "${key}"`, [key], Buffer.byteLength(key) * (options.expectRevision === undefined ? 1 : 2) + Buffer.byteLength(value));
     if (options.expectRevision === undefined) {
       const res = await this.call(`put "${key}"`, () => this.putOp(key, value, options.lease).exec());
       return Number(res.header.revision);
@@ -199,13 +239,73 @@ export class EtcdStore implements Store {
     return Number(res.responses[0]?.response_delete_range?.deleted ?? 0) > 0;
   }
 
+  /**
+   * All keys under a prefix, in pages of at most `LIST_PAGE_KEYS`, every page
+   * read at the revision of the first, so the list is one consistent snapshot
+   * however long it is. A compaction between pages restarts the list.
+   */
   async list(prefix: string): Promise<KeyValue[]> {
-    const res = await this.call(`list "${prefix}"`, () => this.client.getAll().prefix(prefix).sort('Key', 'Ascend').exec());
-    return res.kvs.map(EtcdStore.toKeyValue);
+    const what = `list "${prefix}"`;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.listPages(what, prefix);
+      } catch (err) {
+        if (attempt >= 3 || !isStrandError(err) || !/compacted/.test(err.message)) throw err;
+      }
+    }
+  }
+
+  private async listPages(what: string, prefix: string): Promise<KeyValue[]> {
+    const start = prefix === '' ? Buffer.from([0]) : Buffer.from(prefix, 'utf8');
+    const end = prefix === '' ? Buffer.from([0]) : EtcdStore.prefixEnd(start);
+    const out: KeyValue[] = [];
+    let from = start;
+    let revision: string | undefined;
+    let limit = LIST_PAGE_KEYS;
+    for (;;) {
+      let res;
+      try {
+        res = await this.call(what, () => this.client.kv.range({
+          key: from,
+          range_end: end,
+          limit,
+          sort_order: 'Ascend',
+          sort_target: 'Key',
+          ...(revision !== undefined ? { revision } : {}),
+        }), CALL_MS + 500);
+      } catch (err) {
+        // The page was too large to receive: the same page, half as many keys.
+        if (limit > 1 && isStrandError(err) && /Received message larger than max/.test(err.message)) {
+          limit = Math.max(1, Math.floor(limit / 2));
+          continue;
+        }
+        throw err;
+      }
+      revision ??= String(res.header.revision);
+      for (const kv of res.kvs) out.push(EtcdStore.toKeyValue(kv));
+      const last = res.kvs[res.kvs.length - 1];
+      if (!res.more || !last) return out;
+      from = Buffer.concat([last.key, Buffer.from([0])]); // the next key after the last one
+    }
+  }
+
+  /** The first key after every key that starts with `prefix` (etcd's range_end for a prefix). */
+  private static prefixEnd(prefix: Buffer): Buffer {
+    const end = Buffer.from(prefix);
+    for (let i = end.length - 1; i >= 0; i--) {
+      if (end[i]! < 0xff) {
+        end[i]! += 1;
+        return end.subarray(0, i + 1);
+      }
+    }
+    return Buffer.from([0]); // all 0xff: to the end of the keyspace
   }
 
   async txn(checks: TxnCheck[], ops: TxnOp[]): Promise<TxnResult> {
     checkTxn(checks, ops);
+    const bytes = checks.reduce((n, c) => n + Buffer.byteLength(c.key) + 16, 0)
+      + ops.reduce((n, o) => n + Buffer.byteLength(o.key) + (o.op === 'put' ? Buffer.byteLength(o.value) : 0) + 16, 0);
+    EtcdStore.checkSize('transaction', ops.map((o) => o.key), bytes);
     const res = await this.call('transaction', async () =>
       this.client.kv.txn({
         compare: checks.map(EtcdStore.compare),

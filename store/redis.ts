@@ -2,6 +2,22 @@
 // sent by EVALSHA with an EVAL fallback when the server has not cached them
 // (first use, or after a restart). Commands fail fast while the server is
 // unreachable (no offline queue) so callers get 'unavailable', not a hang.
+//
+// Durability. IPAM hands out an address once its write is acknowledged; if the
+// server forgets that write in a crash, a restart hands the address out again.
+// Redis's and Debian's default persistence is RDB snapshots only, which forgets
+// every write since the last snapshot on kill -9 or power loss. So the store
+// checks the server's persistence when it opens (and again after every
+// reconnect, which is when a restarted server or a promoted replica shows up)
+// and refuses a server that can lose acknowledged writes, unless the URL says
+// durability=none. Accepted: appendonly yes with appendfsync always. Redis
+// writes and fsyncs the AOF before it sends the replies of the commands it
+// holds (beforeSleep flushes the AOF, then writes replies), so an acknowledged
+// write is on disk. Refused: appendfsync everysec, which loses up to a second
+// or two of acknowledged writes in a crash (and "no", which leaves it to the
+// kernel). WAITAOF (Redis 7.2) could make everysec safe per write, but each
+// write would then wait for the next once-a-second fsync, and Debian 12's Redis
+// is 7.0, which does not have it; so it is not used.
 
 import fs from 'node:fs';
 import net from 'node:net';
@@ -43,6 +59,10 @@ const S = {
 };
 
 const AUTH_ERROR = /NOAUTH|WRONGPASS|invalid password|NOPERM/i;
+const OPT_OUT = 'add durability=none to the store URL to use it anyway, accepting that a crash can make strand hand out addresses it had already given';
+
+/** Scripts that change state, and so must only run on a server that keeps acknowledged writes. */
+const WRITES = new Set<Script>([S.txn, S.grant, S.renew, S.revoke]);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -58,18 +78,34 @@ export class RedisStore implements Store {
   /** Stop functions of the live watches. */
   private readonly watches = new Set<() => void>();
   private sweepTimer: NodeJS.Timeout | undefined;
+  /** Whether the server's persistence has been checked since the last (re)connect. */
+  private durable = false;
+  private checking: Promise<void> | undefined;
 
   private constructor(
     readonly url: string,
     private readonly redis: Redis,
     private readonly options: RedisOptions,
     private readonly prefix: string,
+    private readonly durability: RedisStoreConfig['durability'],
   ) {}
 
   static async open(config: RedisStoreConfig, url: string): Promise<RedisStore> {
+    const where: RedisOptions = config.sentinel
+      ? {
+        sentinels: config.sentinel.hosts.map((h) => ({ host: h.host, port: h.port })),
+        name: config.sentinel.masterName,
+        role: 'master',
+        // Reconnect as soon as a sentinel announces a new master, rather
+        // than when the old one's connection finally fails.
+        failoverDetector: true,
+        sentinelCommandTimeout: COMMAND_MS,
+        ...(config.sentinel.auth && config.username !== undefined ? { sentinelUsername: config.username } : {}),
+        ...(config.sentinel.auth && config.password !== undefined ? { sentinelPassword: config.password } : {}),
+      }
+      : { host: config.host!, port: config.port! };
     const options: RedisOptions = {
-      host: config.host,
-      port: config.port,
+      ...where,
       db: config.db,
       ...(config.username !== undefined ? { username: config.username } : {}),
       ...(config.password !== undefined ? { password: config.password } : {}),
@@ -85,7 +121,7 @@ export class RedisStore implements Store {
       options.tls = {
         // SNI takes host names only (RFC 6066); Node warns about an IP and
         // checks the certificate against the host either way.
-        ...(net.isIP(config.host) === 0 ? { servername: config.host } : {}),
+        ...(config.host !== undefined && net.isIP(config.host) === 0 ? { servername: config.host } : {}),
         ...(config.tls.ca ? { ca: readTlsFile(config.tls.ca, 'CA') } : {}),
         ...(config.tls.cert ? { cert: readTlsFile(config.tls.cert, 'certificate') } : {}),
         ...(config.tls.key ? { key: readTlsFile(config.tls.key, 'key') } : {}),
@@ -100,7 +136,7 @@ export class RedisStore implements Store {
       if (seen.length < 20) seen.push(err);
     };
     redis.on('error', collect);
-    const store = new RedisStore(url, redis, options, config.prefix);
+    const store = new RedisStore(url, redis, options, config.prefix, config.durability);
     try {
       await store.bounded('connect', redis.connect());
     } catch (err) {
@@ -125,7 +161,52 @@ export class RedisStore implements Store {
     }
     redis.off('error', collect);
     redis.on('error', () => undefined);
+    try {
+      await store.ensureDurable();
+    } catch (err) {
+      redis.disconnect();
+      throw err;
+    }
+    // A reconnect may reach a restarted server or, under Sentinel, another one.
+    redis.on('ready', () => {
+      store.durable = false;
+    });
     return store;
+  }
+
+  /** Checks the server's persistence once per connection (see the top of this file). */
+  private async ensureDurable(): Promise<void> {
+    if (this.durability === 'none' || this.durable) return;
+    this.checking ??= this.checkDurability().finally(() => {
+      this.checking = undefined;
+    });
+    await this.checking;
+  }
+
+  private async checkDurability(): Promise<void> {
+    let reply: string[];
+    try {
+      // One pattern rather than two names: CONFIG GET takes several only since 7.0.
+      reply = (await this.bounded('check persistence', this.redis.call('CONFIG', 'GET', 'append*'))) as string[];
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      if (err instanceof Error && err.name === 'ReplyError' && /unknown command|NOPERM|no permissions|not allowed|disabled/i.test(msg)) {
+        throw new StrandError('invalid', `redis ${this.url}: the server refuses CONFIG GET (${msg}), as managed Redis services that rename or disable CONFIG do, so strand cannot check that it keeps the writes it acknowledges (appendonly yes, appendfsync always); if the provider guarantees that, ${OPT_OUT}`, { cause: err });
+      }
+      throw this.translate('check persistence', err);
+    }
+    const config = new Map<string, string>();
+    for (let i = 0; i + 1 < reply.length; i += 2) config.set(reply[i]!, reply[i + 1]!);
+    const appendonly = config.get('appendonly');
+    const appendfsync = config.get('appendfsync');
+    const fix = 'set "appendonly yes" and "appendfsync always" in redis.conf (or CONFIG SET appendonly yes, CONFIG SET appendfsync always, CONFIG REWRITE)';
+    if (appendonly !== 'yes') {
+      throw new StrandError('invalid', `redis ${this.url}: the server can lose writes it has acknowledged: appendonly is ${appendonly ?? 'not reported'} (snapshots only, Redis's and Debian's default), so a crash or kill -9 forgets every write since the last snapshot; ${fix}, or ${OPT_OUT}`);
+    }
+    if (appendfsync !== 'always') {
+      throw new StrandError('invalid', `redis ${this.url}: the server can lose writes it has acknowledged: appendfsync is ${appendfsync ?? 'not reported'}, so a crash loses up to a second or two of acknowledged writes; ${fix.replace('"appendonly yes" and ', '')}, or ${OPT_OUT}`);
+    }
+    this.durable = true;
   }
 
   private async bounded<T>(what: string, p: Promise<T>, ms = COMMAND_MS + 500): Promise<T> {
@@ -160,6 +241,7 @@ export class RedisStore implements Store {
 
   /** Runs a script by hash, loading it by EVAL when the server does not know it. */
   private async run(what: string, s: Script, ...args: string[]): Promise<unknown> {
+    if (WRITES.has(s)) await this.ensureDurable();
     const argv = [this.prefix, String(LOG_LENGTH), ...args];
     try {
       try {

@@ -47,16 +47,37 @@ export interface EtcdStoreConfig {
   tls?: TlsFiles;
 }
 
+/**
+ * What the Redis backend demands of the server's persistence before it uses it:
+ * 'fsync' (the default) refuses a server that can lose writes it has
+ * acknowledged (see redis.ts); 'none' skips the check, for a server whose
+ * persistence is vouched for elsewhere or a store that may be lost.
+ */
+export type RedisDurability = 'fsync' | 'none';
+
+export interface RedisSentinelConfig {
+  /** Sentinels to ask for the master (default port 26379). */
+  hosts: HostPort[];
+  /** The master's name in the sentinels' configuration. */
+  masterName: string;
+  /** Send the URL's user and password to the sentinels too (sentinelAuth=1). */
+  auth: boolean;
+}
+
 export interface RedisStoreConfig {
   kind: 'redis';
-  host: string;
-  port: number;
+  /** The server, for redis:// and rediss:// (absent with `sentinel`). */
+  host?: string;
+  port?: number;
+  /** For redis+sentinel://: the master is whichever server the sentinels name. */
+  sentinel?: RedisSentinelConfig;
   db: number;
   username?: string;
   password?: string;
   tls?: TlsFiles;
   /** Prefix of every Redis key strand writes, so several stores can share a server. */
   prefix: string;
+  durability: RedisDurability;
 }
 
 export type StoreConfig = LocalStoreConfig | EtcdStoreConfig | RedisStoreConfig;
@@ -65,19 +86,28 @@ function invalid(url: string, problem: string): StrandError {
   return new StrandError('invalid', `store URL "${redactUrl(url)}": ${problem}`);
 }
 
-/** The URL with any password replaced, safe for logs and error messages. */
+/**
+ * The URL with its whole user info (user name and password) replaced by
+ * `***`, safe for logs and error messages. Everything up to the last "@" goes,
+ * not just what a parser would call the user info: a password with a raw "/",
+ * "?" or "#" ends the authority early for a parser, and its tail would
+ * otherwise survive. An "@" in an option value costs the host part of the
+ * message, never a secret.
+ */
 export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^@/?]*)@/i, (_m, scheme: string, userinfo: string) => {
-    const colon = userinfo.indexOf(':');
-    return colon < 0 ? `${scheme}${userinfo}@` : `${scheme}${userinfo.slice(0, colon)}:***@`;
-  });
+  const m = /^([a-z][a-z0-9+.-]*:\/\/)(.*)$/is.exec(url);
+  if (!m) return url.includes('@') ? '***' : url;
+  const at = m[2]!.lastIndexOf('@');
+  return at < 0 ? url : `${m[1]}***${m[2]!.slice(at)}`;
 }
 
-function decode(url: string, part: string, what: string): string {
+function decode(url: string, part: string, what: string, secret = false): string {
   try {
     return decodeURIComponent(part);
   } catch {
-    throw invalid(url, `${what} "${part}" is not valid percent-encoding`);
+    // Never echo a password, not even a malformed one.
+    const shown = secret ? '' : ` "${part}"`;
+    throw invalid(url, `${what}${shown} is not valid percent-encoding (write "%" as %25)`);
   }
 }
 
@@ -137,6 +167,18 @@ function parseTls(url: string, params: Map<string, string>, impliedTls: boolean)
   return files;
 }
 
+function parseDb(url: string, text: string): number {
+  if (text === '') return 0;
+  if (!/^[0-9]+$/.test(text) || Number(text) > 65535) throw invalid(url, `database "${text}" must be a number`);
+  return Number(text);
+}
+
+function parseDurability(url: string, params: Map<string, string>): RedisDurability {
+  const value = params.get('durability') ?? 'fsync';
+  if (value !== 'fsync' && value !== 'none') throw invalid(url, `option "durability=${value}" must be fsync (the default) or none`);
+  return value;
+}
+
 function splitUserinfo(url: string, authority: string): { userinfo?: string; hosts: string } {
   const at = authority.lastIndexOf('@');
   if (at < 0) return { hosts: authority };
@@ -146,8 +188,8 @@ function splitUserinfo(url: string, authority: string): { userinfo?: string; hos
 function parseCredentials(url: string, userinfo: string | undefined): { username?: string; password?: string } {
   if (userinfo === undefined) return {};
   const colon = userinfo.indexOf(':');
-  const username = decode(url, colon < 0 ? userinfo : userinfo.slice(0, colon), 'user name');
-  const password = colon < 0 ? undefined : decode(url, userinfo.slice(colon + 1), 'password');
+  const username = decode(url, colon < 0 ? userinfo : userinfo.slice(0, colon), 'user name', true);
+  const password = colon < 0 ? undefined : decode(url, userinfo.slice(colon + 1), 'password', true);
   return {
     ...(username !== '' ? { username } : {}),
     ...(password !== undefined ? { password } : {}),
@@ -156,14 +198,22 @@ function parseCredentials(url: string, userinfo: string | undefined): { username
 
 /** Parses a store URL; the default (local:///var/lib/strand) when none is given. */
 export function parseStoreUrl(url: string = DEFAULT_STORE_URL): StoreConfig {
+  if (url.includes('#')) {
+    throw invalid(url, '"#" is not allowed in a store URL; percent-encode it as %23 (in a password too)');
+  }
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))?$/.exec(url);
   if (!m) {
-    throw invalid(url, 'expected local:///DIR, etcd://HOST:PORT[,HOST:PORT] or redis://HOST:PORT');
+    throw invalid(url, 'expected local:///DIR, etcd://HOST:PORT[,HOST:PORT], redis://HOST:PORT or redis+sentinel://HOST:PORT[,HOST:PORT]/MASTER');
   }
   const scheme = m[1]!.toLowerCase();
   const authority = m[2]!;
   const path = m[3]!;
   const query = m[4] ?? '';
+  if (scheme !== 'local' && (path + query).includes('@')) {
+    // A password's raw "/" or "?" ends the host part early, leaving its
+    // "@" behind; better refused than connecting as someone else.
+    throw invalid(url, '"@" after the host part: percent-encode "/", "?" and "#" in the user name and password (%2F, %3F, %23), and "@" in option values (%40)');
+  }
 
   switch (scheme) {
     case 'local': {
@@ -201,17 +251,11 @@ export function parseStoreUrl(url: string = DEFAULT_STORE_URL): StoreConfig {
     case 'rediss': {
       const { userinfo, hosts } = splitUserinfo(url, authority);
       if (hosts === '') throw invalid(url, 'redis store needs a host:port');
-      if (hosts.includes(',')) throw invalid(url, 'redis store takes one host:port');
+      if (hosts.includes(',')) throw invalid(url, 'redis store takes one host:port; for several sentinels use redis+sentinel://HOST:PORT,HOST:PORT/MASTER');
       const { host, port } = parseHostPort(url, hosts, 6379);
-      let db = 0;
-      if (path !== '' && path !== '/') {
-        const dbText = path.slice(1);
-        if (!/^[0-9]+$/.test(dbText) || Number(dbText) > 65535) throw invalid(url, `database "${dbText}" must be a number`);
-        db = Number(dbText);
-      }
-      const params = parseQuery(url, query, ['tls', 'ca', 'cert', 'key', 'prefix']);
+      const db = parseDb(url, path === '/' ? '' : path.slice(1));
+      const params = parseQuery(url, query, ['tls', 'ca', 'cert', 'key', 'prefix', 'durability']);
       const tls = parseTls(url, params, scheme === 'rediss');
-      const prefix = params.get('prefix') ?? 'strand:';
       return {
         kind: 'redis',
         host,
@@ -219,10 +263,37 @@ export function parseStoreUrl(url: string = DEFAULT_STORE_URL): StoreConfig {
         db,
         ...parseCredentials(url, userinfo),
         ...(tls ? { tls } : {}),
-        prefix,
+        prefix: params.get('prefix') ?? 'strand:',
+        durability: parseDurability(url, params),
       };
     }
+    case 'redis+sentinel': {
+      const { userinfo, hosts } = splitUserinfo(url, authority);
+      if (hosts === '') throw invalid(url, 'redis+sentinel store needs at least one sentinel host:port');
+      // /MASTER or /MASTER/DB
+      const parts = path.split('/').slice(1);
+      if (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
+      if (parts.length === 0 || parts.length > 2) throw invalid(url, 'redis+sentinel store needs the master\'s name as its path: redis+sentinel://HOST:PORT[,HOST:PORT]/MASTER[/DB]');
+      const masterName = decode(url, parts[0]!, 'master name');
+      if (!/^[A-Za-z0-9._-]+$/.test(masterName)) throw invalid(url, `master name "${masterName}" may use letters, digits, ".", "_" and "-"`);
+      const db = parseDb(url, parts[1] ?? '');
+      const params = parseQuery(url, query, ['prefix', 'durability', 'sentinelAuth']);
+      const sentinelAuth = params.get('sentinelAuth');
+      const creds = parseCredentials(url, userinfo);
+      const auth = sentinelAuth === undefined ? false : parseBool(url, 'sentinelAuth', sentinelAuth);
+      if (auth && creds.password === undefined) throw invalid(url, 'option sentinelAuth=1 needs a password in the URL ([user]:pass@)');
+      return {
+        kind: 'redis',
+        sentinel: { hosts: hosts.split(',').map((h) => parseHostPort(url, h, 26379)), masterName, auth },
+        db,
+        ...creds,
+        prefix: params.get('prefix') ?? 'strand:',
+        durability: parseDurability(url, params),
+      };
+    }
+    case 'rediss+sentinel':
+      throw invalid(url, 'TLS to sentinels (rediss+sentinel://) is not supported yet; use redis+sentinel:// on a trusted network, or rediss:// to one server');
     default:
-      throw invalid(url, `unknown scheme "${scheme}:" (use local, etcd, redis or rediss)`);
+      throw invalid(url, `unknown scheme "${scheme}:" (use local, etcd, redis, rediss or redis+sentinel)`);
   }
 }

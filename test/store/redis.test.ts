@@ -1,9 +1,11 @@
-// The Redis backend against a real redis-server (append-only file on, so
-// its data survives the outage test's restart).
+// The Redis backend against a real redis-server (append-only file on, fsynced
+// on every write, so its data survives the outage test's restart), and the
+// persistence check: what a crash keeps under each setting, and which
+// settings the store refuses.
 import assert from 'node:assert/strict';
 import { isStrandError } from '../../common/errors.js';
 import { openStore } from '../../store/index.js';
-import { startRedis, type TestServer } from '../support/servers.js';
+import { startRedis, type RedisOptions, type TestServer } from '../support/servers.js';
 import type { Store } from '../../store/types.js';
 import { storeConformance } from './conformance.js';
 
@@ -79,12 +81,135 @@ describe('redis backend', function () {
     });
   });
 
+  describe('persistence check', function () {
+    this.timeout(60000);
+    const servers: TestServer[] = [];
+    const stores: Store[] = [];
+    const start = async (options: RedisOptions) => {
+      const s = await startRedis(options);
+      servers.push(s);
+      return s;
+    };
+    const open = async (url: string) => {
+      const s = await openStore(url);
+      stores.push(s);
+      return s;
+    };
+    afterEach(async () => {
+      for (const s of stores.splice(0)) await s.close().catch(() => undefined);
+    });
+    after(async function () {
+      this.timeout(60000);
+      await Promise.all(servers.splice(0).map((s) => s.stop()));
+    });
+
+    it('under appendfsync always, an acknowledged write survives kill -9 and a restart', async () => {
+      const server = await start({ persistence: 'always' });
+      const store = await open(server.url);
+      const rev = await store.put('crash/always', 'kept');
+      await server.crash();
+      await server.restart();
+      for (let i = 0; ; i++) {
+        try {
+          assert.deepEqual(await store.get('crash/always'), { key: 'crash/always', value: 'kept', createRevision: rev, modRevision: rev });
+          break;
+        } catch (err) {
+          if (!isStrandError(err, 'unavailable') || i > 50) throw err;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      // The store still writes after the reconnect (its persistence checked again).
+      assert.equal(await store.put('crash/always', 'again'), rev + 1);
+    });
+
+    it("refuses Debian's default persistence (RDB snapshots only), naming appendonly and durability=none", async () => {
+      const server = await start({ persistence: 'default' });
+      await assert.rejects(openStore(server.url), (err: unknown) => {
+        assert.ok(isStrandError(err, 'invalid'), String(err));
+        assert.equal(err.retryable, false);
+        assert.match(err.message, /can lose writes it has acknowledged: appendonly is no .*"appendonly yes" and "appendfsync always".*durability=none/);
+        return true;
+      });
+    });
+
+    it('with durability=none on the default persistence, kill -9 loses an acknowledged write (why the check exists)', async () => {
+      const server = await start({ persistence: 'default' });
+      const store = await open(`${server.url}?durability=none`);
+      await store.put('crash/rdb', 'lost');
+      assert.equal((await store.get('crash/rdb'))?.value, 'lost');
+      await server.crash();
+      await server.restart();
+      const reopened = await open(`${server.url}?durability=none`);
+      assert.equal(await reopened.get('crash/rdb'), undefined);
+    });
+
+    it('refuses appendfsync everysec', async () => {
+      const server = await start({ persistence: 'everysec' });
+      await assert.rejects(openStore(server.url), (err: unknown) =>
+        isStrandError(err, 'invalid') && /appendfsync is everysec, so a crash loses up to a second or two of acknowledged writes; set "appendfsync always".*durability=none/.test(err.message));
+    });
+
+    it('says so when CONFIG is disabled, and durability=none opens the store anyway', async () => {
+      const server = await start({ persistence: 'always', noConfig: true });
+      await assert.rejects(openStore(server.url), (err: unknown) =>
+        isStrandError(err, 'invalid') && /refuses CONFIG GET \(.*unknown command.*\), as managed Redis services .* durability=none/.test(err.message));
+      const store = await open(`${server.url}?durability=none`);
+      await store.put('k', 'v');
+      assert.equal((await store.get('k'))?.value, 'v');
+    });
+
+    it('checks again after a reconnect, and refuses writes once the server has stopped fsyncing', async () => {
+      const server = await start({ persistence: 'always' });
+      const store = await open(server.url);
+      await store.put('k', '1');
+      const { Redis } = await import('ioredis');
+      const raw = new Redis({ host: '127.0.0.1', port: server.port, lazyConnect: true });
+      try {
+        await raw.connect();
+        await raw.config('SET', 'appendfsync', 'everysec');
+        await raw.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+      } finally {
+        raw.disconnect();
+      }
+      let err: unknown;
+      for (let i = 0; i < 50; i++) {
+        try {
+          await store.put('k', '2');
+        } catch (e) {
+          err = e;
+          if (isStrandError(e, 'invalid')) break;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.ok(isStrandError(err, 'invalid') && /appendfsync is everysec/.test(err.message), String(err));
+      assert.equal((await store.get('k'))?.value, '1', 'reads still work');
+    });
+
+    it('costs one round trip at open (median of 15 opens, printed)', async () => {
+      const server = await start({ persistence: 'always' });
+      const median = async (url: string) => {
+        const times: number[] = [];
+        for (let i = 0; i < 15; i++) {
+          const t0 = process.hrtime.bigint();
+          const s = await openStore(url);
+          times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+          await s.close();
+        }
+        return times.sort((a, b) => a - b)[7]!;
+      };
+      await median(server.url); // warm up
+      const checked = await median(server.url);
+      const unchecked = await median(`${server.url}?durability=none`);
+      console.log(`      open with the persistence check: median ${checked.toFixed(2)} ms; with durability=none: ${unchecked.toFixed(2)} ms`);
+    });
+  });
+
   describe('redis with a password', () => {
     let secured: TestServer | undefined;
     const stores: Store[] = [];
     before(async function () {
       this.timeout(60000);
-      secured = await startRedis({ persist: false, password: 's3cret/pw' });
+      secured = await startRedis({ password: 's3cret/pw' });
     });
     after(async () => {
       for (const s of stores) await s.close();
@@ -96,7 +221,7 @@ describe('redis backend', function () {
       assert.match(server.url, /^redis:\/\/:s3cret%2Fpw@/);
       const good = await openStore(server.url);
       stores.push(good);
-      assert.equal(good.url, `redis://:***@127.0.0.1:${server.port}`, 'no password in store.url');
+      assert.equal(good.url, `redis://***@127.0.0.1:${server.port}`, 'no password in store.url');
       await good.put('k', 'v');
       assert.equal((await good.get('k'))!.value, 'v');
       for (const url of [`redis://:wrong@127.0.0.1:${server.port}`, `redis://127.0.0.1:${server.port}`]) {

@@ -118,7 +118,7 @@ describe('store backends over TLS and with authentication', function () {
       const store = await openStore(authEtcd.url);
       stores.push(store);
       assert.equal(store.url.includes('r00t'), false, store.url);
-      assert.match(store.url, /^etcd:\/\/root:\*\*\*@/);
+      assert.match(store.url, /^etcd:\/\/\*\*\*@/);
       const rev = await store.put('secure/both', 'yes');
       assert.deepEqual(await store.get('secure/both'), { key: 'secure/both', value: 'yes', createRevision: rev, modRevision: rev });
     });
@@ -229,8 +229,8 @@ describe('store backends over TLS and with authentication', function () {
     let mtlsRedis: TestServer;
     before(async function () {
       [tlsRedis, mtlsRedis] = await Promise.all([
-        startRedis({ persist: false, tls: serverTls }),
-        startRedis({ persist: false, tls: mutualTls, password: REDIS_PASSWORD }),
+        startRedis({ tls: serverTls }),
+        startRedis({ tls: mutualTls, password: REDIS_PASSWORD }),
       ]);
       servers.push(tlsRedis, mtlsRedis);
     });
@@ -297,7 +297,7 @@ describe('store backends over TLS and with authentication', function () {
     it('a TLS client against a plain server fails in bounded time and names TLS', async () => {
       // redis-server reads the ClientHello as the start of an inline command
       // and waits for the rest: only the connect timeout ends it.
-      const plain = await startRedis({ persist: false });
+      const plain = await startRedis();
       servers.push(plain);
       const { err, ms } = await failure(`rediss://127.0.0.1:${plain.port}?ca=${q(certs.ca)}`, 'unavailable', stores);
       assert.match(err.message, /the TLS handshake did not finish: is the server serving TLS on this port\?/);

@@ -28,10 +28,27 @@ describe('store URLs', () => {
     });
     assert.deepEqual(parseStoreUrl('etcd://etcd.example'), { kind: 'etcd', hosts: [{ host: 'etcd.example', port: 2379 }] });
     assert.deepEqual(parseStoreUrl('redis://:pw@127.0.0.1:6380/2'), {
-      kind: 'redis', host: '127.0.0.1', port: 6380, db: 2, password: 'pw', prefix: 'strand:',
+      kind: 'redis', host: '127.0.0.1', port: 6380, db: 2, password: 'pw', prefix: 'strand:', durability: 'fsync',
     });
     assert.deepEqual(parseStoreUrl('rediss://cache:6379?ca=/ca.pem&prefix=net1:'), {
-      kind: 'redis', host: 'cache', port: 6379, db: 0, tls: { ca: '/ca.pem' }, prefix: 'net1:',
+      kind: 'redis', host: 'cache', port: 6379, db: 0, tls: { ca: '/ca.pem' }, prefix: 'net1:', durability: 'fsync',
+    });
+    assert.deepEqual(parseStoreUrl('redis://h?durability=none'), {
+      kind: 'redis', host: 'h', port: 6379, db: 0, prefix: 'strand:', durability: 'none',
+    });
+    assert.deepEqual(parseStoreUrl('redis+sentinel://:pw@10.0.0.1:26380,s2,[::1]:5000/mymaster/3?prefix=n:'), {
+      kind: 'redis',
+      sentinel: {
+        hosts: [{ host: '10.0.0.1', port: 26380 }, { host: 's2', port: 26379 }, { host: '::1', port: 5000 }],
+        masterName: 'mymaster',
+        auth: false,
+      },
+      db: 3, password: 'pw', prefix: 'n:', durability: 'fsync',
+    });
+    assert.deepEqual(parseStoreUrl('redis+sentinel://u:p@s1/m/?sentinelAuth=1&durability=none'), {
+      kind: 'redis',
+      sentinel: { hosts: [{ host: 's1', port: 26379 }], masterName: 'm', auth: true },
+      db: 0, username: 'u', password: 'p', prefix: 'strand:', durability: 'none',
     });
   });
 
@@ -60,6 +77,16 @@ describe('store URLs', () => {
       ['redis://h:1/db', /database "db"/],
       ['redis://h:1?db=2', /unknown option "db"/],
       ['redis://:%zz@h:1', /percent-encoding/],
+      ['redis://h:1?durability=eventually', /durability=eventually" must be fsync \(the default\) or none/],
+      ['redis+sentinel://s1:26379', /master's name/],
+      ['redis+sentinel://s1:26379/', /master's name/],
+      ['redis+sentinel://s1/m/1/2', /master's name/],
+      ['redis+sentinel://s1/m/x', /database "x"/],
+      ['redis+sentinel://s1/m%20x', /master name "m x"/],
+      ['redis+sentinel:///m', /at least one sentinel/],
+      ['redis+sentinel://s1/m?tls=1', /unknown option "tls"/],
+      ['redis+sentinel://s1/m?sentinelAuth=1', /sentinelAuth=1 needs a password/],
+      ['rediss+sentinel://s1/m', /not supported yet/],
     ];
     for (const [url, message] of cases) {
       assert.throws(() => parseStoreUrl(url), (err: unknown) => {
@@ -71,11 +98,66 @@ describe('store URLs', () => {
   });
 
   it('keeps passwords out of messages and store.url', async () => {
-    assert.equal(redactUrl('etcd://root:hunter2@h:1'), 'etcd://root:***@h:1');
-    assert.equal(redactUrl('redis://:hunter2@h:1/0'), 'redis://:***@h:1/0');
+    assert.equal(redactUrl('etcd://root:hunter2@h:1'), 'etcd://***@h:1');
+    assert.equal(redactUrl('redis://:hunter2@h:1/0'), 'redis://***@h:1/0');
+    assert.equal(redactUrl('redis://h:1/0'), 'redis://h:1/0');
     assert.equal(redactUrl('local:///x'), 'local:///x');
     assert.throws(() => parseStoreUrl('redis://:hunter2@h:1/zz'), (err: Error) => !err.message.includes('hunter2'));
     await assert.rejects(openStore('etcd://root:hunter2@h:0'), (err: Error) => isStrandError(err, 'invalid') && !err.message.includes('hunter2'));
+  });
+
+  // Passwords with every character that means something in a URL. Raw "/",
+  // "?" and "#" end the host part early: such URLs are refused (asking for
+  // percent-encoding), and no message shows any part of the password.
+  const SECRET = /s3cr|et9|hunt|pa\/|ss@|p%zz/;
+  const passwords: Array<[url: string, expect: { password: string; user?: string } | RegExp]> = [
+    ['redis://:pa%2Fss@h:1', { password: 'pa/ss' }],
+    ['redis://:pa%3Fss@h:1/2', { password: 'pa?ss' }],
+    ['redis://:pa%23ss@h:1', { password: 'pa#ss' }],
+    ['redis://:pa%40ss@h:1', { password: 'pa@ss' }],
+    ['redis://:pa@ss@h:1', { password: 'pa@ss' }],
+    ['redis://:pa:ss@h:1', { password: 'pa:ss' }],
+    ['redis://:pa%25ss@h:1', { password: 'pa%ss' }],
+    ['redis://us%2Fer:pa%2Fss@h:1', { user: 'us/er', password: 'pa/ss' }],
+    ['etcd://root:pa%2Fss%3F@h:1,h2:2', { user: 'root', password: 'pa/ss?' }],
+    ['redis+sentinel://:pa%2Fss@s1:1,s2:2/m', { password: 'pa/ss' }],
+    ['redis://:pa/ss@h:1', /"@" after the host part: percent-encode "\/", "\?" and "#"/],
+    ['redis://:pa/ss@h:1/2', /"@" after the host part/],
+    ['redis://:pa?ss@h:1', /"@" after the host part/],
+    ['redis://:s3cr?et9=1@h:1', /"@" after the host part/],
+    ['etcd://root:hunt/er2@h:1', /"@" after the host part/],
+    ['etcd://root:hunt?er2@h:1', /"@" after the host part/],
+    ['redis+sentinel://:pa/ss@s1:1/m', /"@" after the host part/],
+    ['redis://:pa#ss@h:1', /"#" is not allowed/],
+    ['etcd://root:s3cr#et9@h:1', /"#" is not allowed/],
+    ['redis://:p%zz@h:1', /password is not valid percent-encoding/],
+    ['redis://:100%@h:1', /password is not valid percent-encoding \(write "%" as %25\)/],
+  ];
+  passwords.forEach(([url, expect], i) => {
+    it(`password case ${i + 1} (${redactUrl(url)}): ${expect instanceof RegExp ? 'refused' : 'parsed'}, never shown`, () => {
+      if (expect instanceof RegExp) {
+        assert.throws(() => parseStoreUrl(url), (err: unknown) => {
+          assert.ok(isStrandError(err, 'invalid'), String(err));
+          assert.match(err.message, expect);
+          assert.doesNotMatch(err.message, SECRET, err.message);
+          assert.match(err.message, /store URL "[a-z+]+:\/\/\*\*\*@/);
+          return true;
+        });
+      } else {
+        const config = parseStoreUrl(url) as { password?: string; username?: string };
+        assert.equal(config.password, expect.password);
+        assert.equal(config.username, expect.user);
+      }
+      assert.doesNotMatch(redactUrl(url), SECRET, redactUrl(url));
+      assert.match(redactUrl(url), /^[a-z+]+:\/\/\*\*\*@/);
+    });
+  });
+
+  it('a store opened with a password keeps it out of store.url, whatever the characters', async () => {
+    // etcd3 connects lazily: open succeeds and the URL can be inspected.
+    const store = await openStore('etcd://root:pa%2Fss%3Fhunt@127.0.0.1:1');
+    assert.equal(store.url, 'etcd://***@127.0.0.1:1');
+    await store.close();
   });
 
   it('opens $STRAND_STORE when no URL is given', async () => {

@@ -3,7 +3,9 @@
 // SIGKILL) and removes the dir; kill()/restart() simulate an outage while
 // keeping the data. stopAllServers() is a safety net for after() hooks.
 // Both can serve TLS only (certificates from certs.ts), etcd can run with
-// user/password auth enabled, Redis with a password.
+// user/password auth enabled and a small request limit, Redis with a password,
+// with Debian's default persistence, without CONFIG, as a replica, and
+// watched by redis-sentinel.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -23,6 +25,8 @@ export interface TestServer {
   readonly running: boolean;
   /** Stops the process (SIGTERM, then SIGKILL) keeping its data. */
   kill(): Promise<void>;
+  /** Ends the process with SIGKILL at once (a crash: no shutdown save), keeping its data. */
+  crash(): Promise<void>;
   /** Starts the process again on the same port and data dir; waits until it answers. */
   restart(): Promise<void>;
   /** Stops the process and removes its data dir. */
@@ -91,10 +95,10 @@ function canConnect(port: number): Promise<boolean> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function stopProcess(proc: ChildProcess | undefined): Promise<void> {
+async function stopProcess(proc: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-  proc.kill('SIGTERM');
+  proc.kill(signal);
   const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
   await exited;
   clearTimeout(timer);
@@ -141,6 +145,7 @@ async function startServer(spec: Spec, port: number, url: string): Promise<TestS
       return proc !== undefined && proc.exitCode === null && proc.signalCode === null;
     },
     kill: () => stopProcess(proc),
+    crash: () => stopProcess(proc, 'SIGKILL'),
     restart: async () => {
       await stopProcess(proc);
       await launch();
@@ -222,6 +227,10 @@ export interface EtcdOptions {
   rootPassword?: string;
   /** Lifetime in seconds of an idle auth token (etcd's --auth-token-ttl; default 300). */
   authTokenTtl?: number;
+  /** Largest request the server accepts (--max-request-bytes; default 1.5 MiB). */
+  maxRequestBytes?: number;
+  /** Size of the database at which etcd raises its NOSPACE alarm (--quota-backend-bytes). */
+  quotaBackendBytes?: number;
 }
 
 /** Creates user root with role root and turns authentication on, through the etcd3 client. */
@@ -273,6 +282,8 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<TestServer> 
         // file, so that goes only with client certificate auth.
         ...(t?.clientCertAuth ? ['--client-cert-auth', '--trusted-ca-file', t.ca] : []),
         ...(options.authTokenTtl !== undefined ? ['--auth-token-ttl', String(options.authTokenTtl)] : []),
+        ...(options.maxRequestBytes !== undefined ? ['--max-request-bytes', String(options.maxRequestBytes)] : []),
+        ...(options.quotaBackendBytes !== undefined ? ['--quota-backend-bytes', String(options.quotaBackendBytes)] : []),
       ],
       ready: (p) => etcdHealthy(p, t),
     },
@@ -291,17 +302,34 @@ export async function startEtcd(options: EtcdOptions = {}): Promise<TestServer> 
 }
 
 export interface RedisOptions {
-  /** Append-only file, so data survives kill() + restart() (default true). */
-  persist?: boolean;
+  /**
+   * Persistence: 'always' (append-only file fsynced on every write, the
+   * default; data survives kill() + restart()), 'everysec' (AOF fsynced once a
+   * second), 'default' (no persistence flags: Redis's built-in defaults, which
+   * are Debian's: RDB snapshots only), 'none' (nothing kept).
+   */
+  persistence?: 'always' | 'everysec' | 'default' | 'none';
   /** Require this password (the URL then carries it). */
   password?: string;
   /** Serve TLS only (the plain port is off); the URL is rediss://...?ca=... */
   tls?: ServerTls;
+  /** Disable CONFIG (rename-command CONFIG ""), as managed Redis services do. */
+  noConfig?: boolean;
+  /** Start as a replica of this port on 127.0.0.1. */
+  replicaOf?: number;
+}
+
+function persistenceArgs(p: NonNullable<RedisOptions['persistence']>): string[] {
+  switch (p) {
+    case 'always': return ['--save', '', '--appendonly', 'yes', '--appendfsync', 'always'];
+    case 'everysec': return ['--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec'];
+    case 'default': return [];
+    case 'none': return ['--save', '', '--appendonly', 'no'];
+  }
 }
 
 export async function startRedis(options: RedisOptions = {}): Promise<TestServer> {
   const port = await freePort();
-  const persist = options.persist ?? true;
   const t = options.tls;
   const creds = options.password !== undefined ? `:${encodeURIComponent(options.password)}@` : '';
   return startServer(
@@ -321,18 +349,64 @@ export async function startRedis(options: RedisOptions = {}): Promise<TestServer
           : ['--port', String(port)]),
         '--bind', '127.0.0.1',
         '--dir', dataDir,
-        '--save', '',
-        '--appendonly', persist ? 'yes' : 'no',
-        '--appendfsync', 'always',
+        ...persistenceArgs(options.persistence ?? 'always'),
         '--daemonize', 'no',
         '--loglevel', 'warning',
         ...(options.password !== undefined ? ['--requirepass', options.password] : []),
+        ...(options.noConfig ? ['--rename-command', 'CONFIG', ''] : []),
+        ...(options.replicaOf !== undefined ? ['--replicaof', '127.0.0.1', String(options.replicaOf)] : []),
+        // A master waits 5 s for more replicas before a full sync by default.
+        '--repl-diskless-sync-delay', '0',
       ],
       // Without the password PING answers -NOAUTH, which still proves it is up.
       ready: (p) => redisReply(p, options.password !== undefined ? /^(\+PONG|-NOAUTH)/ : /^\+PONG/, t),
     },
     port,
     t ? `rediss://${creds}127.0.0.1:${port}?${tlsQuery(t).replace(/^tls=1&/, '')}` : `redis://${creds}127.0.0.1:${port}`,
+  );
+}
+
+export interface SentinelOptions {
+  /** The master's name the sentinels monitor. */
+  masterName: string;
+  /** Port of the master on 127.0.0.1. */
+  masterPort: number;
+  /** Sentinels that must agree the master is down (default 2). */
+  quorum?: number;
+  /** How long the master must be silent before it counts as down (default 1000 ms). */
+  downAfterMs?: number;
+}
+
+/** One redis-sentinel monitoring a master; its url is the sentinel's own host:port. */
+export async function startSentinel(options: SentinelOptions): Promise<TestServer> {
+  const port = await freePort();
+  return startServer(
+    {
+      name: 'sentinel',
+      binary: '/usr/bin/redis-sentinel',
+      args: (dataDir) => {
+        // Sentinel rewrites its file with what it learns; keep that across restarts.
+        const conf = path.join(dataDir, 'sentinel.conf');
+        if (!fs.existsSync(conf)) {
+          fs.writeFileSync(conf, [
+            `port ${port}`,
+            'bind 127.0.0.1',
+            'protected-mode no',
+            `dir ${dataDir}`,
+            'loglevel warning',
+            `sentinel monitor ${options.masterName} 127.0.0.1 ${options.masterPort} ${options.quorum ?? 2}`,
+            `sentinel down-after-milliseconds ${options.masterName} ${options.downAfterMs ?? 1000}`,
+            `sentinel failover-timeout ${options.masterName} 10000`,
+            `sentinel parallel-syncs ${options.masterName} 1`,
+            '',
+          ].join('\n'));
+        }
+        return [conf];
+      },
+      ready: (p) => redisReply(p, /^\+PONG/),
+    },
+    port,
+    `127.0.0.1:${port}`,
   );
 }
 
