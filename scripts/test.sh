@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the unit tests, then the namespace tests (root, real kernel state).
+# Checks the import layering, then runs the unit tests and the namespace tests
+# (root, real kernel state).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shopt -s globstar nullglob
@@ -8,4 +9,6 @@ if ((${#files[@]} == 0)); then
   echo "test: no compiled test files found under dist/" >&2
   exit 1
 fi
+# The layering rules first (.dependency-cruiser.cjs): an upward import fails the run.
+npx depcruise --config .dependency-cruiser.cjs --output-type err common netlink store ipam firewall cluster core drivers runtime plugins agent cli scripts test netns-tests bench
 exec npx mocha --timeout 60000 --exit "${files[@]}"
