@@ -4,9 +4,8 @@
 // plugins parse the config and assemble the result; everything between is
 // here, so a CNI ADD reaches the same records, drivers and undo as a
 // `strand run` or a Docker Join.
-import { join } from 'node:path';
 import type { NetNs } from '../netlink/index.js';
-import { FIREWALL_LOCK, withHostLock } from '../firewall/host-lock.js';
+import { hostLock, withHostLock } from '../common/host-lock.js';
 import type { CoreContext } from './context.js';
 import type { Networks, CniNetworkRequest } from './networks.js';
 import type { DetachedEndpoints } from './detached-endpoints.js';
@@ -24,7 +23,7 @@ export const CNI_LABEL = { network: 'cni.network', containerId: 'cni.containerId
  * plugin processes of this host, so an ADD never lands on a network a DEL is
  * taking away.
  */
-const CNI_LOCK = join(FIREWALL_LOCK, '..', 'cni-networks.lock');
+const CNI_LOCK = hostLock('cni-networks');
 
 export interface CniAttachRequest {
   network: CniNetworkRequest;

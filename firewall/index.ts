@@ -22,7 +22,7 @@ import { endpointPlan, networkPlan, type ObjectPlan } from './rules.js';
 import { parseSave, type Saved } from './save.js';
 import { addScript, ensureBaseScript, isEmptyScript, removeAllScript, removeScript, render, repairScript, type Script } from './script.js';
 import { validateEndpoint, validateNetwork } from './validate.js';
-import { FIREWALL_LOCK, withHostLock } from './host-lock.js';
+import { FIREWALL_LOCK, withHostLock } from '../common/host-lock.js';
 import type { EndpointPorts, NetworkRules } from './types.js';
 
 export type { Backend, Family } from './backend.js';

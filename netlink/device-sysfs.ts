@@ -8,7 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import { StrandError } from '../common/errors.js';
 import { CLONE_NEWNS, MS_PRIVATE, MS_REC, O_CLOEXEC, O_RDONLY } from './constants.js';
-import { libc, errno, errnoName } from './libc.js';
+import { libc, errno, errnoName } from '../common/libc.js';
 import { checkSyscall, syscallError } from './errors.js';
 import { validateLinkName } from './links.js';
 import { withNetns, type NetNs } from './namespace.js';

@@ -1,7 +1,7 @@
 // Kernel refusals as typed errors that carry the errno name and the object,
 // e.g. `EEXIST: link "br-1" already exists`.
 import { StrandError, type ErrorCode } from '../common/errors.js';
-import { errno, errnoName, errnoText } from './libc.js';
+import { errno, errnoName, errnoText } from '../common/libc.js';
 
 const CODE_BY_ERRNO: Record<string, ErrorCode> = {
   EEXIST: 'exists',

@@ -7,7 +7,7 @@ import { StrandError } from '../common/errors.js';
 import {
   CLONE_NEWNET, MS_BIND, MS_REC, MS_SHARED, MNT_DETACH, O_RDONLY, O_CREAT, O_EXCL, O_CLOEXEC,
 } from './constants.js';
-import { libc, errno, errnoName } from './libc.js';
+import { libc, errno, errnoName } from '../common/libc.js';
 import { syscallError } from './errors.js';
 
 export const NETNS_RUN_DIR = '/run/netns';

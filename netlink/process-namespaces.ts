@@ -7,7 +7,7 @@
 // thread's namespaces), and steps back, all synchronously.
 import { StrandError } from '../common/errors.js';
 import { CLONE_FS, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, MS_BIND, MS_PRIVATE, MS_REC, O_RDONLY, O_CLOEXEC } from './constants.js';
-import { libc, errno, errnoName } from './libc.js';
+import { libc, errno, errnoName } from '../common/libc.js';
 import { checkSyscall, syscallError } from './errors.js';
 import type { NetNs } from './namespace.js';
 

@@ -6,7 +6,7 @@ import {
   SO_RCVTIMEO, NLMSG_HDRLEN, NLMSG_ERROR, NLMSG_DONE, NLMSG_NOOP, NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP,
   NLM_F_ACK_TLVS, NLM_F_CAPPED, NLMSGERR_ATTR_MSG, NLM_F_DUMP_INTR,
 } from './constants.js';
-import { libc, errno } from './libc.js';
+import { libc, errno } from '../common/libc.js';
 import { KernelError, syscallError, type Subject } from './errors.js';
 import { attrStr, parseAttrs } from './message.js';
 import { StrandError } from '../common/errors.js';

@@ -31,7 +31,7 @@ import {
   MAGIC, encodeRecord, isSnapshot, parseRecords, scanRecords, type ChangeRecord, type Damage, type LogOp,
 } from './local-log.js';
 import { LocalIndex, diffEvents, toKeyValue } from './local-index.js';
-import { DEFAULT_LOCK_TIMEOUT_MS, lock, tryLock, unlock, type LockWait } from './local-lock.js';
+import { DEFAULT_LOCK_TIMEOUT_MS, lock, tryLock, unlock, type LockWait } from '../common/file-lock.js';
 import {
   checkHolds, checkKey, checkRevision, checkTtl, checkTxn, conflict, describeCheck,
 } from './validate.js';

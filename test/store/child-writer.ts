@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { openStore } from '../../store/index.js';
-import { tryLock } from '../../store/local-lock.js';
+import { tryLock } from '../../common/file-lock.js';
 import { isStrandError } from '../../common/errors.js';
 
 const [mode, url, arg, countText] = process.argv.slice(2);

@@ -1,6 +1,8 @@
-// The few libc calls the kernel layer needs, through koffi. Synchronous by
-// design: a netlink request is answered while the send call runs, and setns
-// only affects the calling thread, so nothing else may run in between.
+// The few libc calls strand needs, through koffi: the one binding of libc in
+// the project (the kernel layer's sockets and namespaces, the lock files of
+// the store and the host). Synchronous by design: a netlink request is
+// answered while the send call runs, and setns only affects the calling
+// thread, so nothing else may run in between.
 import koffi from 'koffi';
 import { constants } from 'node:os';
 
@@ -21,6 +23,7 @@ export const libc = {
   unlink: lib.func('int unlink(const char *path)'),
   gettid: lib.func('int gettid(void)'),
   sethostname: lib.func('int sethostname(const char *name, size_t len)'),
+  flock: lib.func('int flock(int fd, int operation)'),
 } as const;
 
 export function errno(): number {

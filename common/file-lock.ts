@@ -9,8 +9,8 @@
 // names the holder (from /proc/locks) in its error.
 
 import fs from 'node:fs';
-import koffi from 'koffi';
-import { StrandError } from '../common/errors.js';
+import { StrandError } from './errors.js';
+import { errno as lastErrno, libc } from './libc.js';
 
 const LOCK_SH = 1;
 const LOCK_EX = 2;
@@ -19,8 +19,7 @@ const LOCK_UN = 8;
 const EINTR = 4;
 const EWOULDBLOCK = 11;
 
-const libc = koffi.load('libc.so.6');
-const flock = libc.func('int flock(int fd, int operation)');
+const flock = libc.flock;
 
 /** How long a writer waits for the store lock by default. */
 export const DEFAULT_LOCK_TIMEOUT_MS = 30_000;
@@ -31,9 +30,9 @@ const MAX_DELAY_MS = 20;
 export function tryLock(fd: number, exclusive: boolean): boolean {
   for (;;) {
     if (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) === 0) return true;
-    const errno = koffi.errno();
+    const errno = lastErrno();
     if (errno === EWOULDBLOCK) return false;
-    if (errno !== EINTR) throw new StrandError('internal', `flock on store lock failed (errno ${errno})`);
+    if (errno !== EINTR) throw new StrandError('internal', `flock on lock file failed (errno ${errno})`);
   }
 }
 
