@@ -2,8 +2,9 @@
 // daemon` runs the verb, else through one opened for this call on the store
 // and run dir the runtime's environment names, and closed after it.
 import { openController } from '../../runtime/index.js';
-import type { Controller } from '../../core/controller.js';
-import type { CniRequest } from './protocol/types.js';
+import type { NetNs } from '../../netlink/index.js';
+import type { CniAttachRequest, Controller } from '../../core/controller.js';
+import type { CniRequest, CniResult } from './protocol/types.js';
 import { attachmentId } from './protocol/attachment.js';
 
 export async function withController<T>(daemon: Controller | undefined, req: CniRequest, fn: (ctl: Controller) => Promise<T>): Promise<T> {
@@ -23,4 +24,17 @@ export async function collectAttachments(daemon: Controller | undefined, network
   await withController(daemon, req, async (ctl) => {
     for (const ep of await ctl.cniAttachments(network)) if (!keep.has(ep.id)) await ctl.detachCni(network, ep.id);
   });
+}
+
+/** What every plugin's attachment carries: its id, container, interface and namespace, the IPAM result's addresses, the MAC asked for. */
+export function attachmentOf(req: CniRequest, ns: NetNs, ipam: CniResult | undefined, mac: string | undefined): Pick<CniAttachRequest, 'id' | 'containerId' | 'ifName' | 'netns' | 'ns' | 'addresses' | 'mac'> {
+  return {
+    id: attachmentId(req.config.name, req.containerId, req.ifName),
+    containerId: req.containerId,
+    ifName: req.ifName,
+    netns: req.netns,
+    ns,
+    addresses: (ipam?.ips ?? []).map((ip) => ip.address),
+    ...(mac ? { mac } : {}),
+  };
 }

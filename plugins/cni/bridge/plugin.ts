@@ -12,7 +12,7 @@ import { attachmentId } from '../protocol/attachment.js';
 import { portMappings, requestedMac } from '../protocol/runtime-args.js';
 import { checkContainerSide, failCheck } from '../protocol/check-container.js';
 import { CniError, CNI_CODES, type CniResult, type PluginHandlers } from '../protocol/types.js';
-import { collectAttachments, withController } from '../controller.js';
+import { attachmentOf, collectAttachments, withController } from '../controller.js';
 import { parseBridgeConf, type BridgeConf } from './config.js';
 import { delegateIpam } from '../ipam/delegate.js';
 
@@ -51,14 +51,8 @@ export function bridgeHandlers(daemon?: Controller): PluginHandlers {
           const routes = (ipam?.routes ?? []).map((r) => ({ dst: r.dst, gw: r.gw ?? gateways.get(familyOf(r.dst)) }));
           const { endpoint } = await withController(daemon, req, (ctl) =>
             ctl.attachCni({
+              ...attachmentOf(req, ns, ipam, mac),
               network: networkRequest(conf, req.config.name, ipam),
-              id,
-              containerId: req.containerId,
-              ifName: req.ifName,
-              netns: req.netns,
-              ns,
-              addresses: (ipam?.ips ?? []).map((ip) => ip.address),
-              ...(mac ? { mac } : {}),
               ports,
               ...(conf.isDefaultGateway && gateways.get(4) ? { gateway: gateways.get(4)! } : {}),
               ...(conf.isDefaultGateway && gateways.get(6) ? { gatewayV6: gateways.get(6)! } : {}),

@@ -7,7 +7,7 @@ import { formatCidr, parseCidr } from '../../../ipam/cidr.js';
 import { withHandles } from '../protocol/handles.js';
 import { attachmentId } from '../protocol/attachment.js';
 import { requestedMac } from '../protocol/runtime-args.js';
-import { collectAttachments, withController } from '../controller.js';
+import { attachmentOf, collectAttachments, withController } from '../controller.js';
 import { delegateIpam } from '../ipam/delegate.js';
 import { CniError, CNI_CODES, type CniRequest, type CniResult, type PluginHandlers } from '../protocol/types.js';
 
@@ -53,7 +53,6 @@ export function macvlanHandlers(daemon?: Controller): PluginHandlers {
   return {
     async add(req) {
       const mac = requestedMac(req);
-      const id = attachmentId(req.config.name, req.containerId, req.ifName);
       return withHandles(req.netns, async ({ host, ns, inside }) => {
         const conf = parseConf(req, host);
         if (inside.links.find(req.ifName)) throw new CniError(CNI_CODES.internal, `container interface ${req.ifName} already exists in ${req.netns}`);
@@ -62,14 +61,8 @@ export function macvlanHandlers(daemon?: Controller): PluginHandlers {
           const gateways = new Map<4 | 6, string | undefined>((ipam?.ips ?? []).map((ip) => [ip.address.includes(':') ? 6 : 4, ip.gateway]));
           await withController(daemon, req, (ctl) =>
             ctl.attachCni({
+              ...attachmentOf(req, ns, ipam, mac),
               network: networkRequest(req, conf, ipam),
-              id,
-              containerId: req.containerId,
-              ifName: req.ifName,
-              netns: req.netns,
-              ns,
-              addresses: (ipam?.ips ?? []).map((ip) => ip.address),
-              ...(mac ? { mac } : {}),
               ports: [],
               // As the reference plugin: the IPAM result's routes, no default route of its own.
               routes: (ipam?.routes ?? []).map((r) => {
