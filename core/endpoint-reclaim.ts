@@ -14,7 +14,6 @@ import type { Allocation, Owner } from '../ipam/index.js';
 import type { CoreContext } from './context.js';
 import type { Sandboxes } from './sandboxes.js';
 import type { DetachedEndpoints } from './detached-endpoints.js';
-import { globalEndpointKey } from './records.js';
 import { poolOf } from './networks.js';
 import type { EndpointRecord, NetworkRecord } from './types.js';
 
@@ -56,7 +55,7 @@ export class EndpointReclaim {
 
   private async reclaimOne(net: NetworkRecord, ep: EndpointRecord, log: (line: string) => void): Promise<keyof Reclaimed | undefined> {
     const { records, ipam } = this.ctx;
-    const shared = await records.store.get(globalEndpointKey(net.id, ep.id));
+    const shared = await records.getGlobalEndpoint(net.id, ep.id);
     // Addresses outside the network's pools (none should be) cannot be checked and are taken as they are.
     const held = await Promise.all(
       ep.addresses.map(async (cidr) => {

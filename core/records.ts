@@ -138,10 +138,6 @@ export class Records {
     }
   }
 
-  async updateNetwork(rec: NetworkRecord): Promise<void> {
-    await this.store.put(rec.scope === 'global' ? this.globalKey('networks', rec.id) : this.key('networks', rec.id), JSON.stringify(rec));
-  }
-
   async deleteNetwork(rec: NetworkRecord): Promise<void> {
     const global = rec.scope === 'global';
     await this.store.txn([], [
