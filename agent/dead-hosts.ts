@@ -17,7 +17,7 @@ import { poolOf } from '../core/networks.js';
 import type { NetworkRecord } from '../core/types.js';
 import { DEPARTED_PREFIX, departedKey, hostKey, type DepartureRecord } from '../cluster/hosts.js';
 import type { ClusterView } from './overlay-tables.js';
-import { engineHosts, forgetEngineHost } from '../plugins/docker/overlay-links.js';
+import { engineHosts, forgetEngineHost } from '../cluster/engines.js';
 
 export interface DeadHostOptions {
   store: Store;

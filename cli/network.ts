@@ -4,7 +4,7 @@ import { contains, parseCidr, parseIp } from '../ipam/cidr.js';
 import type { Controller, SubnetRequest } from '../core/controller.js';
 import type { NetworkRecord } from '../core/types.js';
 import { shortId } from '../core/ids.js';
-import { engineMembers } from '../plugins/docker/overlay-links.js';
+import { engineMembers } from '../cluster/engines.js';
 import { flag, keyValues, list, parse, str, table } from './args.js';
 
 const USAGE = `usage: strand network COMMAND

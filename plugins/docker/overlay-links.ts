@@ -11,7 +11,8 @@
 //       engines still use the cluster network (the last one out removes it)
 //
 // Only this host's daemon writes its links, so they are cached after one read.
-import type { Store, TxnCheck } from '../../store/types.js';
+import type { Store } from '../../store/types.js';
+import { ENGINE_HOSTS, ENGINE_MEMBERS as MEMBERS, engineMembers } from '../../cluster/engines.js';
 
 /** A local strand-ipam pool of an engine's overlay network, redirected to the cluster's pool. */
 export interface PoolAlias {
@@ -27,7 +28,7 @@ export interface OverlayLink {
   pools: Record<string, PoolAlias>;
 }
 
-const MEMBERS = 'docker/overlay/members/';
+
 
 export class OverlayLinks {
   private loaded: Promise<Map<string, OverlayLink>> | undefined;
@@ -38,7 +39,7 @@ export class OverlayLinks {
   ) {}
 
   private get prefix(): string {
-    return `docker/overlay/hosts/${this.hostId}/networks/`;
+    return `${ENGINE_HOSTS}${this.hostId}/networks/`;
   }
 
   private memberKey(clusterId: string): string {
@@ -95,28 +96,4 @@ export class OverlayLinks {
   members(clusterId: string): Promise<string[]> {
     return engineMembers(this.store, clusterId);
   }
-}
-
-/** Hosts whose Docker engines use a cluster network (their `docker network rm` removes it, the last one everywhere). */
-export async function engineMembers(store: Store, clusterId: string): Promise<string[]> {
-  const prefix = `${MEMBERS}${clusterId}/`;
-  return (await store.list(prefix)).map((kv) => kv.key.slice(prefix.length));
-}
-
-/** Hosts whose Docker engines use any cluster network. */
-export async function engineHosts(store: Store): Promise<Set<string>> {
-  return new Set((await store.list(MEMBERS)).map((kv) => kv.key.slice(kv.key.lastIndexOf('/') + 1)));
-}
-
-/**
- * Forgets a host that left the cluster for good: its engine links and its
- * memberships, so the other hosts' last `docker network rm` can remove the
- * network. Every delete also requires `checks` (the host still gone).
- */
-export async function forgetEngineHost(store: Store, hostId: string, checks: TxnCheck[]): Promise<number> {
-  const own = await store.list(`docker/overlay/hosts/${hostId}/`);
-  const memberships = (await store.list(MEMBERS)).filter((kv) => kv.key.endsWith(`/${hostId}`));
-  const keys = [...own, ...memberships].map((kv) => kv.key);
-  if (keys.length) await store.txn(checks, keys.map((key) => ({ op: 'delete' as const, key })));
-  return memberships.length;
 }
