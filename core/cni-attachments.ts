@@ -98,7 +98,8 @@ export class CniAttachments {
     const endpoint = await this.detached.get(id);
     if (endpoint) {
       const netns = endpoint.labels?.[CNI_LABEL.netns];
-      if (netns) removeInterfaceIn(netns, endpoint.ifName);
+      const network = await this.ctx.records.getNetwork(endpoint.networkId);
+      if (netns && network && this.ctx.driver(network.driver).capabilities.sandboxOnlyInterface) removeInterfaceIn(netns, endpoint.ifName);
       await this.detached.delete(id);
     } else {
       await this.removeUnrecorded(networkId, id, legacy);
@@ -109,14 +110,14 @@ export class CniAttachments {
   /** An attachment with no record: its interface and rules, as the network's driver names them from its id. */
   private async removeUnrecorded(networkId: string, id: string, legacy: CniLegacyAttachment | undefined): Promise<void> {
     if (!legacy) return;
-    if (legacy.netns && legacy.ifName) removeInterfaceIn(legacy.netns, legacy.ifName);
+    const driver = this.ctx.driver(legacy.network.driver);
+    if (legacy.netns && legacy.ifName && driver.capabilities.sandboxOnlyInterface) removeInterfaceIn(legacy.netns, legacy.ifName);
     let network = await this.ctx.records.getCniNetwork(networkId);
     try {
       network ??= this.networks.cniView(legacy.network);
     } catch {
       return; // a config its driver refuses now (a master gone) made nothing of ours that could be found by it
     }
-    const driver = this.ctx.driver(network.driver);
     const endpoint: EndpointRecord = { id, networkId, sandboxId: '', ifName: '', mac: '', addresses: legacy.addresses, ports: legacy.ports, exposed: [], driverState: {}, created: '' };
     await driver.revokeExternalConnectivity(network, endpoint);
     await driver.deleteEndpoint(network, endpoint);

@@ -122,6 +122,12 @@ export interface DriverCapabilities {
   connectivityScope: 'local' | 'global';
   /** Whether networks of this driver get subnets from IPAM. */
   needsIpam: boolean;
+  /**
+   * The endpoint's interface lives only in the sandbox (a macvlan): removing
+   * an endpoint an engine's sandbox holds means removing it there. A veth
+   * goes with its host end (the driver's deleteEndpoint), so it need not be.
+   */
+  sandboxOnlyInterface?: boolean;
 }
 
 /**

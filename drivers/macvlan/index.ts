@@ -12,7 +12,7 @@ const KEYS = ['parent', 'macvlan_mode', 'mtu'];
 
 export class MacvlanDriver implements Driver {
   readonly name = 'macvlan';
-  readonly capabilities = { scope: 'local', connectivityScope: 'global', needsIpam: true } as const;
+  readonly capabilities = { scope: 'local', connectivityScope: 'global', needsIpam: true, sandboxOnlyInterface: true } as const;
 
   constructor(private readonly nl: Netlink) {}
 
