@@ -75,13 +75,8 @@ export class CniAttachments {
       });
       undo.push('remove the attachment', () => this.detach(req.network.name, req.id));
       const { join } = await this.detached.join(req.id, req.ns);
-      configureEndpoint(this.ctx.host, req.ns, endpoint, {
-        ...join,
-        ...(req.gateway ? { gateway: req.gateway } : { gateway: undefined }),
-        ...(req.gatewayV6 ? { gatewayV6: req.gatewayV6 } : { gatewayV6: undefined }),
-        routes: req.routes,
-        noDefaultRoute: !req.gateway && !req.gatewayV6,
-      });
+      // The runtime's config decides the routes (isDefaultGateway, the IPAM result's), not the network's gateways.
+      configureEndpoint(this.ctx.host, req.ns, endpoint, { ...join, gateway: req.gateway, gatewayV6: req.gatewayV6, routes: req.routes, noDefaultRoute: !req.gateway && !req.gatewayV6 });
       await this.ctx.driver(network.driver).programExternalConnectivity(network, endpoint);
       return { network, endpoint };
     });
