@@ -212,8 +212,15 @@ async function fetchFrom(ns: string, url: string, tries = 15): Promise<string | 
   return null;
 }
 
+/** The links on the bridge: none when the bridge is gone too (it goes with the network's last attachment on the host). */
 function bridgePorts(world: World, bridge: string): string[] {
-  return ipJson<{ ifname: string }>(['link', 'show', 'master', bridge], world.host.name).map((l) => l.ifname);
+  return ipJson<{ ifname: string; master?: string }>(['link', 'show'], world.host.name)
+    .filter((l) => l.master === bridge)
+    .map((l) => l.ifname);
+}
+
+function hostLinks(world: World): string[] {
+  return ipJson<{ ifname: string }>(['link', 'show'], world.host.name).map((l) => l.ifname);
 }
 
 function saveRules(world: World): string {
@@ -251,6 +258,7 @@ describe('podman (CNI backend) on strand-bridge + strand-ipam', function () {
 
     // --rm: the network was torn down. Read the kernel, the store and libcni's cache independently.
     assert.deepEqual(bridgePorts(p.world, bridge), [], 'no veth left on the bridge');
+    assert.ok(!hostLinks(p.world).includes(bridge), 'the bridge went with the network\'s last attachment');
     assert.deepEqual(await heldAddresses(p.store, net), [], 'no address left allocated');
     assert.deepEqual(cacheFiles(net), [], 'no libcni cache entry left');
     // Podman 4.3 asks every plugin VERSION before ADD and DEL (libcni's version check), then runs
