@@ -15,19 +15,22 @@ import type { Controller } from '../core/controller.js';
 import { flag, parse, str } from './args.js';
 import { runDir } from '../common/defaults.js';
 
-const USAGE = `usage: strand daemon [--gc-interval SECONDS] [--no-cni] [--no-docker] [--docker-plugin-dir DIR]
+const USAGE = `usage: strand daemon [--gc-interval SECONDS] [--cni-linger SECONDS] [--no-cni] [--no-docker] [--docker-plugin-dir DIR]
                      [--advertise-addr IP [--host-id ID] [--lease-ttl SECONDS] [--resync-interval SECONDS]
                       [--dead-host-grace SECONDS]]
        strand daemon dump [--host-id ID]
+  --gc-interval S          how often dead sandboxes are collected (default 30)
+  --cni-linger S           how long a CNI network with no attachment left keeps its bridge and
+                           rules, in case one comes back (default 30; 0 removes them at once)
   --docker-plugin-dir DIR  where the Docker plugin sockets go (default /run/docker/plugins)
   --dead-host-grace S      how long a host without a lease keeps its overlay endpoints and
                            addresses before the cluster removes them (default 600)
 `;
 
-function seconds(value: string | undefined, fallback: number, name: string): number {
+function seconds(value: string | undefined, fallback: number, name: string, options: { zeroOk?: boolean } = {}): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new StrandError('invalid', `invalid --${name} "${value}": give a positive number of seconds`);
+  const n = value.trim() === '' ? NaN : Number(value);
+  if (!Number.isFinite(n) || n < 0 || (n === 0 && !options.zeroOk)) throw new StrandError('invalid', `invalid --${name} "${value}": give a ${options.zeroOk ? 'non-negative' : 'positive'} number of seconds`);
   return n;
 }
 
@@ -37,6 +40,7 @@ export async function daemonCommand(ctl: () => Promise<Controller>, argv: string
     argv,
     {
       'gc-interval': { type: 'string' },
+      'cni-linger': { type: 'string' },
       'no-cni': { type: 'boolean' },
       'no-docker': { type: 'boolean' },
       'docker-plugin-dir': { type: 'string' },
@@ -48,7 +52,8 @@ export async function daemonCommand(ctl: () => Promise<Controller>, argv: string
     },
     USAGE,
   );
-  const gcSeconds = Number(p.values['gc-interval'] ?? 30);
+  const gcSeconds = seconds(str(p, 'gc-interval'), 30, 'gc-interval');
+  const cniLinger = seconds(str(p, 'cni-linger'), 30, 'cni-linger', { zeroOk: true });
   const advertise = str(p, 'advertise-addr');
   if (advertise !== undefined && !isIPv4(advertise)) throw new StrandError('invalid', `invalid --advertise-addr "${advertise}": give this host's IPv4 address on the underlay`);
   const leaseTtl = seconds(str(p, 'lease-ttl'), 10, 'lease-ttl');
@@ -58,6 +63,7 @@ export async function daemonCommand(ctl: () => Promise<Controller>, argv: string
   const hostId = str(p, 'host-id');
   if (hostId !== undefined) process.env.STRAND_HOST_ID = hostId;
   const c = await ctl();
+  c.setCniLinger(cniLinger * 1000);
 
   let overlay: import('../agent/overlay-peers.js').OverlayPeers | undefined;
   if (advertise !== undefined) {

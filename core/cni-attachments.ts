@@ -56,11 +56,30 @@ export interface CniLegacyAttachment {
 }
 
 export class CniAttachments {
+  /** How long a network with no attachment left is kept, in case one comes back (0: removed at once). */
+  private lingerMs = 0;
+  private readonly pending = new Map<string, NodeJS.Timeout>();
+
   constructor(
     private readonly ctx: CoreContext,
     private readonly networks: Networks,
     private readonly detached: DetachedEndpoints,
   ) {}
+
+  /**
+   * A long-lived process (the daemon) keeps an unused network this long
+   * before removing it: a pod that is recreated (or a node that runs one at a
+   * time) would otherwise make and remove the bridge and its rules every time.
+   */
+  setLinger(ms: number): void {
+    this.lingerMs = ms;
+  }
+
+  /** Forgets the pending removals (reconcile at the next start removes what is still unused). */
+  close(): void {
+    for (const t of this.pending.values()) clearTimeout(t);
+    this.pending.clear();
+  }
 
   async attach(req: CniAttachRequest): Promise<{ network: NetworkRecord; endpoint: EndpointRecord }> {
     // A record without its interface is a crashed ADD's, never DELed: it goes first.
@@ -99,7 +118,33 @@ export class CniAttachments {
     } else {
       await this.removeUnrecorded(networkId, id, legacy);
     }
-    await withHostLock(CNI_LOCK, () => this.networks.removeCniIfUnused(networkId));
+    if (this.lingerMs > 0) this.removeLater(networkId);
+    else await this.removeIfUnused(networkId);
+  }
+
+  private removeIfUnused(networkId: string): Promise<void> {
+    return withHostLock(CNI_LOCK, () => this.networks.removeCniIfUnused(networkId));
+  }
+
+  private removeLater(networkId: string): void {
+    clearTimeout(this.pending.get(networkId));
+    const timer = setTimeout(() => {
+      this.pending.delete(networkId);
+      this.removeIfUnused(networkId).catch((err: Error) => console.error(`strand: removing unused CNI network ${networkId.slice(0, 12)}: ${err.message}`));
+    }, this.lingerMs);
+    timer.unref();
+    this.pending.set(networkId, timer);
+  }
+
+  /** Every CNI network of this host that has no attachment left (a crash, a daemon stopped while one lingered): removed; their names. */
+  async sweepUnused(): Promise<string[]> {
+    const removed: string[] = [];
+    for (const net of await this.ctx.records.listCniNetworks()) {
+      if ((await this.ctx.records.endpointsOfNetwork(net.id)).length) continue;
+      await this.removeIfUnused(net.id);
+      removed.push(`CNI network ${net.name}`);
+    }
+    return removed;
   }
 
   /** An attachment with no record: its interface and rules, as the network's driver names them from its id. */

@@ -76,8 +76,8 @@ export class Controller {
     this.sandboxes = new Sandboxes(this.ctx);
     this.endpoints = new Endpoints(this.ctx, this.sandboxes);
     this.detached = new DetachedEndpoints(this.ctx);
-    this.reconciler = new Reconciler(this.ctx, this.sandboxes, (sb) => this.removeSandbox(sb));
     this.cni = new CniAttachments(this.ctx, this.networks, this.detached);
+    this.reconciler = new Reconciler(this.ctx, this.sandboxes, (sb) => this.removeSandbox(sb), () => this.cni.sweepUnused());
     this.reclaim = new EndpointReclaim(this.ctx, this.sandboxes, this.detached, (ep) => this.disconnectEndpoint(ep));
   }
 
@@ -102,6 +102,7 @@ export class Controller {
   async close(): Promise<void> {
     // Last registered, first released: what was opened later may use what came before.
     for (const fn of this.closers.splice(0).reverse()) await fn();
+    this.cni.close();
     this.host.close();
     await this.store.close();
   }
@@ -297,6 +298,11 @@ export class Controller {
   /** Removes the attachment, and the network's kernel state and record with its last one; succeeds for one already gone. */
   detachCni(networkName: string, id: string, legacy?: CniLegacyAttachment): Promise<void> {
     return this.cni.detach(networkName, id, legacy);
+  }
+
+  /** Keep a CNI network with no attachment left this long before removing it (the daemon: churn costs no bridge and rules each time). */
+  setCniLinger(ms: number): void {
+    this.cni.setLinger(ms);
   }
 
   /** This host's attachments of a CNI network, for GC. */

@@ -20,6 +20,8 @@ export class Reconciler {
     private readonly sandboxes: Sandboxes,
     /** Removes a sandbox with its endpoints (the Controller composes it). */
     private readonly removeSandbox: (sb: SandboxRecord) => Promise<void>,
+    /** Removes the CNI networks with no attachment left; their names. */
+    private readonly sweepCniNetworks: () => Promise<string[]>,
   ) {}
 
   /** Recreates what persisted networks need, removes dead sandboxes and what no record owns. */
@@ -35,6 +37,7 @@ export class Reconciler {
     }
     const removedOrphans: string[] = [];
     for (const d of this.ctx.allDrivers()) removedOrphans.push(...((await d.orphans?.(networks, endpoints)) ?? []));
+    removedOrphans.push(...(await this.sweepCniNetworks()));
     const live = new Set(endpoints.map((e) => e.id));
     const released = await ipam.gc((owner) => (owner.endpointId ? live.has(owner.endpointId) : true));
     return { restored, removedSandboxes, removedOrphans, releasedAddresses: released.map((a) => a.address) };

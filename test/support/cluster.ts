@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deleteNetns, listNetns, writeSysctl } from '../../netlink/index.js';
-import { run, type TestBed } from './harness.js';
+import { run, waitFor, type TestBed } from './harness.js';
 import { distFile } from './paths.js';
 import { ECHO_SERVER } from './traffic.js';
 
@@ -19,17 +19,8 @@ const LAUNCH = `import(${JSON.stringify(CLI)}).then((m) => m.main(process.argv.s
 export const SUBNET = '192.168.254';
 export const STORE_IP = `${SUBNET}.1`;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15000, everyMs = 100): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const got = await probe();
-    if (got !== undefined && got !== false) return got;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
+export { waitFor };
 
 /** The store server, inside the underlay namespace. */
 export class StoreServer {

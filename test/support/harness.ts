@@ -163,3 +163,14 @@ export function leftovers(): string[] {
   const links = linkNames().filter((n) => n.startsWith(TEST_PREFIX));
   return [...ns.map((n) => `netns ${n}`), ...links.map((n) => `link ${n}`)];
 }
+
+/** Polls until probe gives something (not undefined or false); the wait is bounded and named in the error. */
+export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 15000, everyMs = 100): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const got = await probe();
+    if (got !== undefined && got !== false) return got;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

@@ -30,7 +30,7 @@ export function strandPluginDir(): Promise<string> {
  * `daemon`, a `strand daemon` serves strand's plugins there (the installed
  * front hands it every verb); without, each verb is a Node process.
  */
-export async function pluginPath(bed: TestBed, host: string, options: { daemon?: boolean } = {}): Promise<{ path: string[]; store: string }> {
+export async function pluginPath(bed: TestBed, host: string, options: { daemon?: boolean; daemonArgs?: string[] } = {}): Promise<{ path: string[]; store: string }> {
   const strand = await strandPluginDir();
   const dir = bed.tempDir(mkdtempSync(join(tmpdir(), 'strand-cni-path-')));
   const store = `local://${join(dir, 'store')}`;
@@ -44,15 +44,19 @@ export async function pluginPath(bed: TestBed, host: string, options: { daemon?:
   };
   for (const name of ['strand-bridge', 'strand-macvlan', 'strand-ipam']) wrap(name, join(strand, name));
   for (const name of REFERENCE) wrap(name, join(REFERENCE_DIR, name));
-  if (options.daemon) await startDaemon(bed, host, env);
+  if (options.daemon) await startDaemon(bed, host, env, options.daemonArgs);
   return { path: [dir], store };
 }
 
 const BIN = strandBin;
 
-/** `strand daemon` inside `host`, stopped when the test ends; resolves once it serves CNI requests. */
-export function startDaemon(bed: TestBed, host: string, env: Record<string, string>): Promise<ChildProcess> {
-  const child = bed.process(spawn('nsenter', [`--net=/run/netns/${host}`, process.execPath, BIN, 'daemon', '--gc-interval', '3600', '--no-docker'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
+/**
+ * `strand daemon` inside `host`, stopped when the test ends; resolves once it
+ * serves CNI requests. Unused CNI networks go at once (`--cni-linger 0`), so a
+ * test sees the same state with a daemon as without, unless `args` say otherwise.
+ */
+export function startDaemon(bed: TestBed, host: string, env: Record<string, string>, args: string[] = ['--cni-linger', '0']): Promise<ChildProcess> {
+  const child = bed.process(spawn('nsenter', [`--net=/run/netns/${host}`, process.execPath, BIN, 'daemon', '--gc-interval', '3600', '--no-docker', ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (b: Buffer) => {

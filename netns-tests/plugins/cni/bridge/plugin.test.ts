@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { useTestBed, ipJson, run, type TestBed } from '../../../../test/support/harness.js';
+import { useTestBed, ipJson, run, waitFor, type TestBed } from '../../../../test/support/harness.js';
 import { World, HOST_OUT, OUTSIDE } from '../../../../test/support/topology.js';
 import { answer, ask, serve } from '../../../../test/support/traffic.js';
 import { expectCniError, runConflist, type AddOutcome, type Conflist, type RunOptions } from '../../../../test/support/cni-runtime.js';
@@ -102,7 +102,7 @@ for (const daemon of [false, true]) describe(`strand-bridge CNI plugin${daemon ?
     await runConflist(list, r.opts('ctr1', c1.name, { verb: 'DEL' }));
     await runConflist(list, r.opts('ctr1', c1.name, { verb: 'DEL' })); // again: still fine
     assert.deepEqual(ipJson<{ ifname: string }>(['link', 'show'], c1.name).map((l) => l.ifname), ['lo']);
-    assert.ok(!ipJson<{ ifname: string }>(['link', 'show'], r.world.host.name).some((l) => l.ifname === hostVeth));
+    await waitFor(`${hostVeth} to go`, () => !ipJson<{ ifname: string }>(['link', 'show'], r.world.host.name).some((l) => l.ifname === hostVeth), 5000);
     // The address is free: asked for by name, it is given again.
     const again = await addTo(list, r.opts('ctr3', c1.name, { cniArgs: `IgnoreUnknown=1;IP=${ip1}` }));
     assert.equal(again.result.ips![0]!.address, `${ip1}/24`);
@@ -173,8 +173,9 @@ for (const daemon of [false, true]) describe(`strand-bridge CNI plugin${daemon ?
     assert.equal(new Set(addrs).size, 32);
     await Promise.all(ctrs.map((c, i) => runConflist(list, r.opts(`ctr${i}`, c.name, { verb: 'DEL' }))));
     // With the last attachment the network goes: no veth, and the bridge strand made is gone too.
-    const left = ipJson<{ ifname: string }>(['link', 'show'], r.world.host.name).map((l) => l.ifname);
-    assert.deepEqual(left.filter((n) => n.startsWith('svcni') || n === 'br-many'), []);
+    const left = (): string[] => ipJson<{ ifname: string }>(['link', 'show'], r.world.host.name).map((l) => l.ifname).filter((n) => n.startsWith('svcni') || n === 'br-many');
+    await waitFor('the veths and the bridge to go', () => left().length === 0, 5000);
+    assert.deepEqual(left(), []);
   });
 
   it('the network\'s bridge and rules go with its last attachment; a bridge that was there before stays', async () => {
@@ -200,6 +201,27 @@ for (const daemon of [false, true]) describe(`strand-bridge CNI plugin${daemon ?
     await runConflist(pre, r.opts('ctr3', c1.name, { verb: 'DEL' }));
     assert.ok(links().includes('br-pre'));
     assert.doesNotMatch(rules(), /br-pre/);
+  });
+
+  if (daemon) it('the daemon keeps an unused network for --cni-linger, then removes it; an ADD meanwhile finds it in place', async () => {
+    const world = new World(bed());
+    const { path } = await pluginPath(bed(), world.host.name, { daemon: true, daemonArgs: ['--cni-linger', '1.5'] });
+    const cacheDir = bed().tempDir(mkdtempSync(join(tmpdir(), 'strand-cni-cache-')));
+    const opts = (containerId: string, netns: string, verb: RunOptions['verb']): RunOptions => ({ verb, containerId, netns: `/run/netns/${netns}`, ifName: 'eth0', path, cacheDir });
+    const list = bridgeConf('linger', '10.96.9.0/24');
+    const links = (): string[] => ipJson<{ ifname: string }>(['link', 'show'], world.host.name).map((l) => l.ifname);
+    const [c1, c2] = [bed().netns('c'), bed().netns('c')];
+    await runConflist(list, opts('ctr1', c1.name, 'ADD'));
+    const index = (): number => ipJson<{ ifindex: number }>(['link', 'show', 'dev', 'br-linger'], world.host.name)[0]!.ifindex;
+    const made = index();
+    await runConflist(list, opts('ctr1', c1.name, 'DEL'));
+    assert.ok(links().includes('br-linger'), 'the bridge lingers after the last DEL');
+    await runConflist(list, opts('ctr2', c2.name, 'ADD'));
+    assert.equal(index(), made, 'an ADD within the linger uses the same bridge');
+    await runConflist(list, opts('ctr2', c2.name, 'DEL'));
+    for (let i = 0; i < 50 && links().includes('br-linger'); i++) await new Promise((res) => setTimeout(res, 100));
+    assert.ok(!links().includes('br-linger'), 'the bridge goes once the linger has passed');
+    assert.doesNotMatch(run('ip', ['netns', 'exec', world.host.name, 'iptables-save']).stdout, /br-linger/);
   });
 
   it('an attachment an older strand made (kernel state, no records) is checked and DELed as before', async () => {
@@ -234,8 +256,10 @@ for (const daemon of [false, true]) describe(`strand-bridge CNI plugin${daemon ?
     // The runtime lost track of ctr1 and ctr2 (no DEL ever came): GC with only ctr0 valid.
     run('rm', ['-f', join(r.cacheDir, 'results', 'gcnet-ctr1-eth0'), join(r.cacheDir, 'results', 'gcnet-ctr2-eth0')]);
     await runConflist(list, { ...r.opts('', ''), verb: 'GC', validAttachments: [{ containerId: 'ctr0', ifName: 'eth0' }] });
-    const ports = ipJson<{ ifname: string }>(['link', 'show', 'master', 'br-gcnet'], r.world.host.name).map((l) => l.ifname);
-    assert.deepEqual(ports, [adds[0]!.result.interfaces![1]!.name]);
+    // A daemon removes veths on a worker thread, after its answer.
+    const ports = (): string[] => ipJson<{ ifname: string }>(['link', 'show', 'master', 'br-gcnet'], r.world.host.name).map((l) => l.ifname);
+    await waitFor('the stale veths to go', () => ports().length === 1, 5000);
+    assert.deepEqual(ports(), [adds[0]!.result.interfaces![1]!.name]);
     // ctr1's address is free again.
     const ip1 = adds[1]!.result.ips![0]!.address.split('/')[0]!;
     const c = bed().netns('g');
