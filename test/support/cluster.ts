@@ -19,7 +19,6 @@ const LAUNCH = `import(${JSON.stringify(CLI)}).then((m) => m.main(process.argv.s
 export const SUBNET = '192.168.254';
 export const STORE_IP = `${SUBNET}.1`;
 
-
 export { waitFor };
 
 /** The store server, inside the underlay namespace. */
