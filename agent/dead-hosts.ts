@@ -12,7 +12,7 @@
 import { isStrandError } from '../common/errors.js';
 import type { Ipam } from '../ipam/index.js';
 import type { Store, TxnCheck } from '../store/types.js';
-import { GLOBAL_ENDPOINTS, type GlobalEndpoint } from '../core/records.js';
+import { GLOBAL_ENDPOINTS, type GlobalEndpoint } from '../core/records/index.js';
 import { poolOf } from '../core/networks.js';
 import type { NetworkRecord } from '../core/types.js';
 import { DEPARTED_PREFIX, departedKey, hostKey, type DepartureRecord } from '../cluster/hosts.js';

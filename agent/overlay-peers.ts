@@ -10,7 +10,7 @@ import { writeFileSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Netlink } from '../netlink/index.js';
 import type { Store, Watcher, WatchEvent } from '../store/types.js';
-import { GLOBAL_ENDPOINTS, GLOBAL_NETWORKS, type GlobalEndpoint } from '../core/records.js';
+import { GLOBAL_ENDPOINTS, GLOBAL_NETWORKS, type GlobalEndpoint } from '../core/records/index.js';
 import type { NetworkRecord } from '../core/types.js';
 import { HOSTS_PREFIX, type HostRecord } from '../cluster/hosts.js';
 import type { Ipam } from '../ipam/index.js';

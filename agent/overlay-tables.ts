@@ -4,7 +4,7 @@
 // that make the second the first. Level-triggered: the same function serves
 // a single watch event and a full resync.
 import type { FdbEntry, Link, Neighbour, Netlink } from '../netlink/index.js';
-import type { GlobalEndpoint } from '../core/records.js';
+import type { GlobalEndpoint } from '../core/records/index.js';
 import type { NetworkRecord } from '../core/types.js';
 import type { HostRecord } from '../cluster/hosts.js';
 import type { ClusterDataPlane } from '../core/types.js';

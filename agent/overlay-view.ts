@@ -2,7 +2,7 @@
 // global networks and the cluster-wide endpoint index, with the revision to
 // watch from afterwards.
 import type { Store } from '../store/types.js';
-import { GLOBAL_ENDPOINTS, GLOBAL_NETWORKS, type GlobalEndpoint } from '../core/records.js';
+import { GLOBAL_ENDPOINTS, GLOBAL_NETWORKS, type GlobalEndpoint } from '../core/records/index.js';
 import type { NetworkRecord } from '../core/types.js';
 import { HOSTS_PREFIX, type HostRecord } from '../cluster/hosts.js';
 import { emptyView, type ClusterView } from './overlay-tables.js';

@@ -112,7 +112,7 @@ export class CniAttachments {
     const endpoint = await this.detached.get(id);
     if (endpoint) {
       const netns = endpoint.labels?.[CNI_LABEL.netns];
-      const network = await this.ctx.records.getNetwork(endpoint.networkId);
+      const network = await this.ctx.records.networks.getNetwork(endpoint.networkId);
       if (netns && network && this.ctx.driver(network.driver).capabilities.sandboxOnlyInterface) removeInterfaceIn(netns, endpoint.ifName);
       await this.detached.delete(id);
     } else {
@@ -139,8 +139,8 @@ export class CniAttachments {
   /** Every CNI network of this host that has no attachment left (a crash, a daemon stopped while one lingered): removed; their names. */
   async sweepUnused(): Promise<string[]> {
     const removed: string[] = [];
-    for (const net of await this.ctx.records.listCniNetworks()) {
-      if ((await this.ctx.records.endpointsOfNetwork(net.id)).length) continue;
+    for (const net of await this.ctx.records.networks.listCniNetworks()) {
+      if ((await this.ctx.records.endpoints.endpointsOfNetwork(net.id)).length) continue;
       await this.removeIfUnused(net.id);
       removed.push(`CNI network ${net.name}`);
     }
@@ -152,7 +152,7 @@ export class CniAttachments {
     if (!legacy) return;
     const driver = this.ctx.driver(legacy.network.driver);
     if (legacy.netns && legacy.ifName && driver.capabilities.sandboxOnlyInterface) removeInterfaceIn(legacy.netns, legacy.ifName);
-    let network = await this.ctx.records.getCniNetwork(networkId);
+    let network = await this.ctx.records.networks.getCniNetwork(networkId);
     try {
       network ??= this.networks.cniView(legacy.network);
     } catch {
@@ -165,6 +165,6 @@ export class CniAttachments {
 
   /** This host's attachments of a CNI network. */
   list(networkName: string): Promise<EndpointRecord[]> {
-    return this.ctx.records.endpointsOfNetwork(cniNetworkId(networkName));
+    return this.ctx.records.endpoints.endpointsOfNetwork(cniNetworkId(networkName));
   }
 }

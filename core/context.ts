@@ -4,7 +4,7 @@
 import { StrandError } from '../common/errors.js';
 import type { Netlink } from '../netlink/index.js';
 import type { Ipam } from '../ipam/index.js';
-import type { Records } from './records.js';
+import type { Records } from './records/index.js';
 import type { Driver } from './types.js';
 
 export class CoreContext {

@@ -10,7 +10,7 @@ import { StrandError } from '../common/errors.js';
 import { Netlink, type NetNs } from '../netlink/index.js';
 import { Ipam, type Owner } from '../ipam/index.js';
 import type { Store } from '../store/types.js';
-import { Records } from './records.js';
+import { Records } from './records/index.js';
 import { Undo } from './undo.js';
 import { CoreContext } from './context.js';
 import { Networks, type NetworkRequest } from './networks.js';
@@ -136,12 +136,12 @@ export class Controller {
   }
 
   endpointsOf(network: NetworkRecord): Promise<EndpointRecord[]> {
-    return this.records.endpointsOfNetwork(network.id);
+    return this.records.endpoints.endpointsOfNetwork(network.id);
   }
 
   /** Every endpoint recorded on this host, attached or detached. */
   listEndpoints(): Promise<EndpointRecord[]> {
-    return this.records.listEndpoints();
+    return this.records.endpoints.listEndpoints();
   }
 
   deleteNetwork(ref: string): Promise<void> {
@@ -262,7 +262,7 @@ export class Controller {
 
   /** Whether the endpoint of a global network is published cluster-wide, for the other hosts' agents. */
   async isPublishedToCluster(endpoint: EndpointRecord): Promise<boolean> {
-    return (await this.records.getGlobalEndpoint(endpoint.networkId, endpoint.id)) !== undefined;
+    return (await this.records.endpoints.getGlobalEndpoint(endpoint.networkId, endpoint.id)) !== undefined;
   }
 
   /** What the engine must set up in its sandbox: the interface to move (none when made inside `sandboxNs`), gateways, routes. */

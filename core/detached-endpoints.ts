@@ -37,9 +37,9 @@ export class DetachedEndpoints {
   /** Records the endpoint and makes its interface; an existing one of that id is returned as is. */
   async create(networkId: string, req: DetachedEndpointRequest): Promise<EndpointRecord> {
     const { records } = this.ctx;
-    const network = await records.getNetwork(networkId);
+    const network = await records.networks.getNetwork(networkId);
     if (!network) throw new StrandError('not-found', `network ${shortId(networkId)} is unknown to strand (its store lost it?); remove the network and create it again`);
-    const known = await records.getEndpoint(req.id);
+    const known = await records.endpoints.getEndpoint(req.id);
     if (known) return known;
     const driver = this.ctx.driver(network.driver);
     for (const a of req.addresses) {
@@ -63,24 +63,24 @@ export class DetachedEndpoints {
     return new Undo().run(async (undo) => {
       // Endpoints on a global network are also published cluster-wide, for the other hosts' agents.
       const shared = { global: network.scope === 'global' };
-      await records.saveEndpoint(endpoint, shared);
-      undo.push('forget the endpoint', () => records.deleteEndpoint(endpoint));
+      await records.endpoints.saveEndpoint(endpoint, shared);
+      undo.push('forget the endpoint', () => records.endpoints.deleteEndpoint(endpoint));
       endpoint.driverState = await driver.createEndpoint({ network, endpoint, ...(req.sandbox ? { sandboxNs: req.sandbox.ns } : {}) });
       undo.push('remove the endpoint interface', () => driver.deleteEndpoint(network, endpoint));
-      await records.saveEndpoint(endpoint);
+      await records.endpoints.saveEndpoint(endpoint);
       return endpoint;
     });
   }
 
   private async resolve(endpointId: string): Promise<{ network: NetworkRecord; endpoint: EndpointRecord; driver: Driver }> {
-    const endpoint = await this.ctx.records.getEndpoint(endpointId);
-    const network = endpoint && (await this.ctx.records.getNetwork(endpoint.networkId));
+    const endpoint = await this.ctx.records.endpoints.getEndpoint(endpointId);
+    const network = endpoint && (await this.ctx.records.networks.getNetwork(endpoint.networkId));
     if (!endpoint || !network) throw new StrandError('not-found', `endpoint ${shortId(endpointId)} is unknown to strand; remove the container's endpoint and connect it again`);
     return { network, endpoint, driver: this.ctx.driver(network.driver) };
   }
 
   get(endpointId: string): Promise<EndpointRecord | undefined> {
-    return this.ctx.records.getEndpoint(endpointId);
+    return this.ctx.records.endpoints.getEndpoint(endpointId);
   }
 
   /** What the engine must set up in its sandbox: the interface to move (none when made inside `sandboxNs`), gateways, routes. */
@@ -90,7 +90,7 @@ export class DetachedEndpoints {
   }
 
   async leave(endpointId: string): Promise<void> {
-    const found = await this.ctx.records.getEndpoint(endpointId);
+    const found = await this.ctx.records.endpoints.getEndpoint(endpointId);
     if (!found) return;
     const { network, endpoint, driver } = await this.resolve(endpointId);
     await driver.leave(network, endpoint);
@@ -101,16 +101,16 @@ export class DetachedEndpoints {
     const { records } = this.ctx;
     const { network, driver } = await this.resolve(endpointId);
     await this.unpublish(endpointId);
-    const fresh = (await records.getEndpoint(endpointId))!;
+    const fresh = (await records.endpoints.getEndpoint(endpointId))!;
     fresh.exposed = exposed;
-    fresh.ports = await resolvePorts(ports, (proto) => records.claimedPorts(proto));
-    await records.saveEndpoint(fresh);
+    fresh.ports = await resolvePorts(ports, (proto) => records.endpoints.claimedPorts(proto));
+    await records.endpoints.saveEndpoint(fresh);
     try {
       await driver.programExternalConnectivity(network, fresh);
     } catch (err) {
       await driver.revokeExternalConnectivity(network, fresh).catch(() => undefined);
-      await records.deleteEndpoint(fresh);
-      await records.saveEndpoint({ ...fresh, ports: [] });
+      await records.endpoints.deleteEndpoint(fresh);
+      await records.endpoints.saveEndpoint({ ...fresh, ports: [] });
       throw err;
     }
     return fresh;
@@ -118,26 +118,26 @@ export class DetachedEndpoints {
 
   async unpublish(endpointId: string): Promise<void> {
     const { records } = this.ctx;
-    const found = await records.getEndpoint(endpointId);
+    const found = await records.endpoints.getEndpoint(endpointId);
     if (!found?.ports.length) return;
     const { network, endpoint, driver } = await this.resolve(endpointId);
     await driver.revokeExternalConnectivity(network, endpoint);
     // Deleting and saving again drops the port claims with the ports.
-    await records.deleteEndpoint(endpoint);
-    await records.saveEndpoint({ ...endpoint, ports: [] });
+    await records.endpoints.deleteEndpoint(endpoint);
+    await records.endpoints.saveEndpoint({ ...endpoint, ports: [] });
   }
 
   /** Unpublishes, removes the interface and forgets the endpoint; succeeds for one already gone. */
   async delete(endpointId: string): Promise<void> {
     const { records } = this.ctx;
-    const endpoint = await records.getEndpoint(endpointId);
+    const endpoint = await records.endpoints.getEndpoint(endpointId);
     if (!endpoint) return;
-    const network = await records.getNetwork(endpoint.networkId);
+    const network = await records.networks.getNetwork(endpoint.networkId);
     if (network) {
       const driver = this.ctx.driver(network.driver);
       if (endpoint.ports.length) await driver.revokeExternalConnectivity(network, endpoint);
       await driver.deleteEndpoint(network, endpoint);
     }
-    await records.deleteEndpoint(endpoint);
+    await records.endpoints.deleteEndpoint(endpoint);
   }
 }

@@ -37,8 +37,8 @@ export class EndpointReclaim {
   async run(log: (line: string) => void): Promise<Reclaimed> {
     const { records } = this.ctx;
     const out: Reclaimed = { republished: [], removed: [] };
-    const networks = new Map((await records.listNetworks()).map((n) => [n.id, n]));
-    for (const ep of await records.listEndpoints()) {
+    const networks = new Map((await records.networks.listNetworks()).map((n) => [n.id, n]));
+    for (const ep of await records.endpoints.listEndpoints()) {
       const net = networks.get(ep.networkId);
       if (net && net.scope !== 'global') continue;
       try {
@@ -55,7 +55,7 @@ export class EndpointReclaim {
 
   private async reclaimOne(net: NetworkRecord, ep: EndpointRecord, log: (line: string) => void): Promise<keyof Reclaimed | undefined> {
     const { records, ipam } = this.ctx;
-    const shared = await records.getGlobalEndpoint(net.id, ep.id);
+    const shared = await records.endpoints.getGlobalEndpoint(net.id, ep.id);
     // Addresses outside the network's pools (none should be) cannot be checked and are taken as they are.
     const held = await Promise.all(
       ep.addresses.map(async (cidr) => {
@@ -68,7 +68,7 @@ export class EndpointReclaim {
     if (shared && checked.every((h) => mine(h.holder))) return undefined;
     const taken = checked.find((h) => h.holder && !mine(h.holder));
     if (!taken && (await this.retake(net, ep, checked.filter((h) => !h.holder)))) {
-      await records.saveEndpoint(ep, { global: true });
+      await records.endpoints.saveEndpoint(ep, { global: true });
       log(`endpoint ${ep.id.slice(0, 12)} (${ep.addresses.join(', ')}) on ${net.name} had been given up by the cluster while this host was away; its addresses were free, so it is published again`);
       return 'republished';
     }

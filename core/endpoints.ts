@@ -39,7 +39,7 @@ export class Endpoints {
     if (current.some((e) => e.networkId === network.id)) {
       throw new StrandError('exists', `sandbox "${sandbox.name}" is already connected to network "${network.name}"`);
     }
-    const currentDrivers = await Promise.all(current.map(async (e) => (await records.getNetwork(e.networkId))?.driver));
+    const currentDrivers = await Promise.all(current.map(async (e) => (await records.networks.getNetwork(e.networkId))?.driver));
     if (network.driver === 'none' && current.length) throw new StrandError('invalid', `sandbox "${sandbox.name}" has other networks; the none network must be its only one`);
     if (currentDrivers.includes('none')) throw new StrandError('invalid', `sandbox "${sandbox.name}" is on the none network, which excludes all others`);
     if (req.ports?.length && !driver.capabilities.needsIpam) throw new StrandError('invalid', `ports cannot be published on the ${network.driver} network`);
@@ -60,12 +60,12 @@ export class Endpoints {
       const owner = { endpointId: endpoint.id, ifName: endpoint.ifName, attachment: { network: network.name, sandbox: sandbox.name } };
       endpoint.addresses = await this.allocate(network, owner, req.addresses ?? [], undo);
       endpoint.mac = req.mac ?? macFor(endpoint.addresses);
-      endpoint.ports = await resolvePorts(req.ports ?? [], (proto) => records.claimedPorts(proto));
+      endpoint.ports = await resolvePorts(req.ports ?? [], (proto) => records.endpoints.claimedPorts(proto));
       // Saving claims the host ports: a clash fails here, before any kernel work.
       // Endpoints on a global network are also published cluster-wide, for the other hosts' agents.
       const shared = { global: network.scope === 'global' };
-      await records.saveEndpoint(endpoint, shared);
-      undo.push('forget the endpoint', () => records.deleteEndpoint(endpoint));
+      await records.endpoints.saveEndpoint(endpoint, shared);
+      undo.push('forget the endpoint', () => records.endpoints.deleteEndpoint(endpoint));
 
       const sandboxNs = sandbox.kind === 'netns' ? this.sandboxes.openNs(sandbox) : undefined;
       try {
@@ -79,7 +79,7 @@ export class Endpoints {
       }
       await driver.programExternalConnectivity(network, endpoint);
       undo.push('unpublish ports', () => driver.revokeExternalConnectivity(network, endpoint));
-      await records.saveEndpoint(endpoint, shared);
+      await records.endpoints.saveEndpoint(endpoint, shared);
       return endpoint;
     });
   }
@@ -111,8 +111,8 @@ export class Endpoints {
   /** Tears an endpoint down; every step succeeds when its object is already gone. */
   async remove(ep: EndpointRecord): Promise<void> {
     const { records, ipam } = this.ctx;
-    const network = await records.getNetwork(ep.networkId);
-    this.sandboxes.removeInterface(await records.getSandbox(ep.sandboxId), ep.ifName);
+    const network = await records.networks.getNetwork(ep.networkId);
+    this.sandboxes.removeInterface(await records.sandboxes.getSandbox(ep.sandboxId), ep.ifName);
     if (network) {
       const driver = this.ctx.driver(network.driver);
       await driver.revokeExternalConnectivity(network, ep);
@@ -120,7 +120,7 @@ export class Endpoints {
       await driver.deleteEndpoint(network, ep);
     }
     await ipam.releaseByOwner({ endpointId: ep.id, ifName: ep.ifName });
-    await records.deleteEndpoint(ep);
+    await records.endpoints.deleteEndpoint(ep);
   }
 }
 

@@ -57,11 +57,11 @@ export class Networks {
     validateName(req.name, 'network');
     const { records } = this.ctx;
     const driver = this.ctx.driver(req.driver ?? 'bridge');
-    if (await records.networkNameTaken(req.name)) {
+    if (await records.networks.networkNameTaken(req.name)) {
       throw new StrandError('exists', `network "${req.name}" already exists; choose another name or remove it first`);
     }
     if (req.id !== undefined && !/^[0-9a-f]{64}$/.test(req.id)) throw new StrandError('invalid', `invalid network id "${req.id}": use 64 lowercase hex digits`);
-    const existing = await records.listNetworks();
+    const existing = await records.networks.listNetworks();
     if (req.pools) checkPoolsFree(req.pools, existing);
     if (!driver.capabilities.needsIpam) {
       if (req.subnets?.some((s) => s.subnet) || req.pools?.length || req.ipv6) throw new StrandError('invalid', `the ${driver.name} driver takes no subnets`);
@@ -90,7 +90,7 @@ export class Networks {
       record.driverState = driver.validateNetwork(record, existing);
       await driver.createNetwork(record);
       undo.push(`remove the ${driver.name} network's kernel state`, () => driver.deleteNetwork(record));
-      await records.createNetwork(record);
+      await records.networks.createNetwork(record);
       return record;
     });
   }
@@ -130,7 +130,7 @@ export class Networks {
 
   /** By name, id or id prefix; a predefined network (host, none) is made on first use. */
   async find(ref: string): Promise<NetworkRecord> {
-    const net = await this.ctx.records.findNetwork(ref);
+    const net = await this.ctx.records.networks.findNetwork(ref);
     if (net) return net;
     if (PREDEFINED[ref] && this.ctx.hasDriver(PREDEFINED[ref]!)) return this.create({ name: ref, driver: PREDEFINED[ref]! });
     throw new StrandError('not-found', `network "${ref}" not found; "strand network ls" lists them`);
@@ -138,16 +138,16 @@ export class Networks {
 
   /** By name, id or id prefix, without making a predefined one; undefined when there is none. */
   lookup(ref: string): Promise<NetworkRecord | undefined> {
-    return this.ctx.records.findNetwork(ref);
+    return this.ctx.records.networks.findNetwork(ref);
   }
 
   /** By full id (an engine's NetworkID, an endpoint's networkId). */
   byId(id: string): Promise<NetworkRecord | undefined> {
-    return this.ctx.records.getNetwork(id);
+    return this.ctx.records.networks.getNetwork(id);
   }
 
   async list(): Promise<NetworkRecord[]> {
-    return (await this.ctx.records.listNetworks()).sort((a, b) => a.name.localeCompare(b.name));
+    return (await this.ctx.records.networks.listNetworks()).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   /**
@@ -159,7 +159,7 @@ export class Networks {
     const { records } = this.ctx;
     const driver = this.ctx.driver(req.driver);
     const id = cniNetworkId(req.name);
-    const known = await records.getCniNetwork(id);
+    const known = await records.networks.getCniNetwork(id);
     const subnets = mergeSubnets(known?.driver === req.driver ? known.subnets : [], req.subnets);
     const same = known !== undefined && known.driver === req.driver && sameJson(known.options, req.options) && known.subnets.length === subnets.length;
     if (same) {
@@ -175,7 +175,7 @@ export class Networks {
       await driver.createNetwork(record);
       record.kernelFingerprint = driver.networkFingerprint?.(record);
       // Another attachment may have made it meanwhile: its record stands, the kernel state is the same.
-      if (!(await records.createCniNetwork(record))) return (await records.getCniNetwork(id)) ?? record;
+      if (!(await records.networks.createCniNetwork(record))) return (await records.networks.getCniNetwork(id)) ?? record;
       return record;
     }
     await this.remakeCni(record, driver);
@@ -207,36 +207,36 @@ export class Networks {
     await driver.createNetwork(record);
     const fingerprint = driver.networkFingerprint?.(record);
     if (fingerprint !== undefined) record.kernelFingerprint = fingerprint;
-    await this.ctx.records.updateCniNetwork(record);
+    await this.ctx.records.networks.updateCniNetwork(record);
   }
 
   /** A CNI network with no attachment left on this host: its kernel state (but what others share) and its record go. */
   async removeCniIfUnused(networkId: string): Promise<void> {
     const { records } = this.ctx;
-    const net = await records.getCniNetwork(networkId);
-    if (!net || (await records.endpointsOfNetwork(net.id)).length) return;
+    const net = await records.networks.getCniNetwork(networkId);
+    if (!net || (await records.endpoints.endpointsOfNetwork(net.id)).length) return;
     await this.ctx.driver(net.driver).deleteNetwork(net, await this.othersThan(net));
-    await records.deleteCniNetwork(net);
+    await records.networks.deleteCniNetwork(net);
   }
 
   /** Every network of this host but this one, CNI's among them. */
   private async othersThan(net: NetworkRecord): Promise<NetworkRecord[]> {
     const { records } = this.ctx;
-    return [...(await records.listNetworks()), ...(await records.listCniNetworks())].filter((n) => n.id !== net.id);
+    return [...(await records.networks.listNetworks()), ...(await records.networks.listCniNetworks())].filter((n) => n.id !== net.id);
   }
 
   async delete(ref: string): Promise<void> {
     const { records, ipam } = this.ctx;
-    const net = await records.findNetwork(ref);
+    const net = await records.networks.findNetwork(ref);
     if (!net) throw new StrandError('not-found', `network "${ref}" not found`);
-    const eps = await records.endpointsOfNetwork(net.id);
+    const eps = await records.endpoints.endpointsOfNetwork(net.id);
     if (eps.length) {
       // A detached endpoint (an engine's or a CNI runtime's) has no sandbox of strand's: its own id names it.
-      const names = await Promise.all(eps.map(async (e) => (e.sandboxId ? (await records.getSandbox(e.sandboxId))?.name ?? shortId(e.sandboxId) : `(detached endpoint ${shortId(e.id)})`)));
+      const names = await Promise.all(eps.map(async (e) => (e.sandboxId ? (await records.sandboxes.getSandbox(e.sandboxId))?.name ?? shortId(e.sandboxId) : `(detached endpoint ${shortId(e.id)})`)));
       throw new StrandError('in-use', `network "${net.name}" still has ${eps.length} endpoint(s), in sandbox(es) ${names.join(', ')}; disconnect or remove them first`);
     }
     if (net.scope === 'global') {
-      const elsewhere = await records.globalEndpointsOfNetwork(net.id);
+      const elsewhere = await records.endpoints.globalEndpointsOfNetwork(net.id);
       if (elsewhere.length) {
         const hosts = [...new Set(elsewhere.map((e) => e.hostId))];
         throw new StrandError('in-use', `network "${net.name}" still has ${elsewhere.length} endpoint(s) on host(s) ${hosts.join(', ')}; remove them there first`);
@@ -249,7 +249,7 @@ export class Networks {
       if (s.gateway && !pool.gateway) await unlessNotFound(ipam.releaseAddress(s.poolId, s.gateway));
       await ipam.releasePool(s.poolId);
     }
-    await records.deleteNetwork(net);
+    await records.networks.deleteNetwork(net);
   }
 
   /** A cluster network's kernel state on this host only (its last local user left); the network lives on for the other hosts. */
@@ -261,11 +261,11 @@ export class Networks {
   async prune(): Promise<string[]> {
     const { records } = this.ctx;
     const removed: string[] = [];
-    const used = new Set((await records.listEndpoints()).map((e) => e.networkId));
-    for (const net of await records.listNetworks()) {
+    const used = new Set((await records.endpoints.listEndpoints()).map((e) => e.networkId));
+    for (const net of await records.networks.listNetworks()) {
       if (used.has(net.id) || PREDEFINED[net.name] === net.driver) continue;
       // A global network is in use while any host has an endpoint on it.
-      if (net.scope === 'global' && (await records.globalEndpointsOfNetwork(net.id)).length) continue;
+      if (net.scope === 'global' && (await records.endpoints.globalEndpointsOfNetwork(net.id)).length) continue;
       await this.delete(net.id);
       removed.push(net.name);
     }

@@ -28,8 +28,8 @@ export class Reconciler {
   async reconcile(): Promise<ReconcileReport> {
     const { records, ipam } = this.ctx;
     const removedSandboxes = await this.gcSandboxes();
-    const networks = await records.listNetworks();
-    const endpoints = await records.listEndpoints();
+    const networks = await records.networks.listNetworks();
+    const endpoints = await records.endpoints.listEndpoints();
     const restored: string[] = [];
     for (const net of networks) {
       await this.ctx.driver(net.driver).restoreNetwork(net, endpoints.filter((e) => e.networkId === net.id));
@@ -46,7 +46,7 @@ export class Reconciler {
   /** Removes sandboxes whose foreground owner is gone or whose namespace vanished. */
   async gcSandboxes(): Promise<string[]> {
     const removed: string[] = [];
-    const all = await this.ctx.records.listSandboxes();
+    const all = await this.ctx.records.sandboxes.listSandboxes();
     // Sharers first, so their targets are free to go.
     for (const sb of [...all].sort((a, b) => Number(!!b.sharesWith) - Number(!!a.sharesWith))) {
       const ownerGone = sb.ownerPid !== undefined && !processAlive(sb.ownerPid, sb.ownerStart);

@@ -34,7 +34,7 @@ export class Sandboxes {
     const id = newId();
     const name = req.name ?? shortId(id);
     validateName(name, 'sandbox');
-    if (await records.sandboxNameTaken(name)) throw new StrandError('exists', `a sandbox named "${name}" already exists; choose another name or "strand rm ${name}"`);
+    if (await records.sandboxes.sandboxNameTaken(name)) throw new StrandError('exists', `a sandbox named "${name}" already exists; choose another name or "strand rm ${name}"`);
     let kind: SandboxRecord['kind'] = 'netns';
     let netnsPath = `/run/netns/${sandboxNetnsName(id)}`;
     let sharesWith: string | undefined;
@@ -74,27 +74,27 @@ export class Sandboxes {
       }
       writeSandboxFiles(runDir, record, []);
       undo.push('remove sandbox files', () => removeSandboxFiles(runDir, id));
-      await records.createSandbox(record);
+      await records.sandboxes.createSandbox(record);
       return record;
     });
   }
 
   async find(ref: string): Promise<SandboxRecord> {
-    const sb = await this.ctx.records.findSandbox(ref);
+    const sb = await this.ctx.records.sandboxes.findSandbox(ref);
     if (!sb) throw new StrandError('not-found', `sandbox "${ref}" not found; "strand ps" lists them`);
     return sb;
   }
 
   byId(id: string): Promise<SandboxRecord | undefined> {
-    return this.ctx.records.getSandbox(id);
+    return this.ctx.records.sandboxes.getSandbox(id);
   }
 
   async list(): Promise<SandboxRecord[]> {
-    return (await this.ctx.records.listSandboxes()).sort((a, b) => a.created.localeCompare(b.created));
+    return (await this.ctx.records.sandboxes.listSandboxes()).sort((a, b) => a.created.localeCompare(b.created));
   }
 
   endpointsIn(sandbox: SandboxRecord): Promise<EndpointRecord[]> {
-    return this.ctx.records.endpointsOfSandbox(sandbox.id);
+    return this.ctx.records.endpoints.endpointsOfSandbox(sandbox.id);
   }
 
   /** Opens the sandbox's network namespace (the controller's own for host sandboxes). */
@@ -115,7 +115,7 @@ export class Sandboxes {
     sandbox.pid = pid;
     const start = processStartTime(pid);
     if (start) sandbox.pidStart = start;
-    await this.ctx.records.updateSandbox(sandbox);
+    await this.ctx.records.sandboxes.updateSandbox(sandbox);
   }
 
   /** Whether the sandbox's first process still runs. */
@@ -130,7 +130,7 @@ export class Sandboxes {
 
   /** Refused while another sandbox shares this one's namespace. */
   async checkRemovable(sb: SandboxRecord): Promise<void> {
-    const sharers = (await this.ctx.records.listSandboxes()).filter((s) => s.sharesWith === sb.id);
+    const sharers = (await this.ctx.records.sandboxes.listSandboxes()).filter((s) => s.sharesWith === sb.id);
     if (sharers.length) {
       throw new StrandError('in-use', `sandbox "${sb.name}" shares its network namespace with ${sharers.map((s) => s.name).join(', ')}; remove those first`);
     }
@@ -140,7 +140,7 @@ export class Sandboxes {
   async remove(sb: SandboxRecord): Promise<void> {
     if (sb.kind === 'netns') deleteNetns(sandboxNetnsName(sb.id));
     removeSandboxFiles(this.ctx.runDir, sb.id);
-    await this.ctx.records.deleteSandbox(sb);
+    await this.ctx.records.sandboxes.deleteSandbox(sb);
   }
 
   /** /etc/hosts follows the sandbox's addresses. */

@@ -11,7 +11,7 @@ import { Controller } from '../../../core/controller.js';
 import { bridgeSettings } from '../../../drivers/bridge/options.js';
 import type { Driver, EndpointRecord, EndpointRequest, JoinInfo, NetworkRecord } from '../../../core/types.js';
 import { servePlugin, type Handlers } from '../../../plugins/docker/http.js';
-import { Records } from '../../../core/records.js';
+import { Records } from '../../../core/records/index.js';
 
 export class FakeBridge implements Driver {
   readonly name = 'bridge';

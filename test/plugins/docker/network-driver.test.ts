@@ -49,7 +49,7 @@ describe('docker NetworkDriver (strand-bridge)', () => {
 
   it('refuses an unknown --opt key clearly and keeps nothing', async () => {
     await fails('CreateNetwork', body('NetworkDriver.CreateNetwork', (x) => x.NetworkID === NET), /unknown option "foo" for the bridge driver/);
-    assert.equal(await r.records.getNetwork(NET), undefined);
+    assert.equal(await r.records.networks.getNetwork(NET), undefined);
     assert.deepEqual(r.driver.calls, []);
     const bad = createBody();
     ((bad.Options as Record<string, unknown>)['com.docker.network.generic'] as Record<string, string>)['com.docker.network.driver.mtu'] = 'huge';
@@ -60,7 +60,7 @@ describe('docker NetworkDriver (strand-bridge)', () => {
 
   it('creates the network from the engine pools: plain gateway and aux addresses, MTU option, external pools', async () => {
     assert.deepEqual(await ok('CreateNetwork', createBody()), {});
-    const net = (await r.records.getNetwork(NET))!;
+    const net = (await r.records.networks.getNetwork(NET))!;
     assert.equal(net.driver, 'bridge');
     assert.equal(net.externalPools, true);
     assert.equal(net.driverState.mtu, '1400');
@@ -101,7 +101,7 @@ describe('docker NetworkDriver (strand-bridge)', () => {
 
     await ok('RevokeExternalConnectivity', { NetworkID: NET, EndpointID: EP2 });
     assert.equal(r.driver.published.get(EP2), undefined);
-    assert.deepEqual(await r.records.claimedPorts('tcp'), new Set());
+    assert.deepEqual(await r.records.endpoints.claimedPorts('tcp'), new Set());
     await ok('RevokeExternalConnectivity', { NetworkID: NET, EndpointID: EP2 });
     for (const id of [EP, EP2]) {
       await ok('Leave', { NetworkID: NET, EndpointID: id });
@@ -110,16 +110,16 @@ describe('docker NetworkDriver (strand-bridge)', () => {
       await ok('Leave', { NetworkID: NET, EndpointID: id });
     }
     assert.deepEqual([...r.driver.links], []);
-    assert.deepEqual(await r.records.claimedPorts('udp'), new Set());
+    assert.deepEqual(await r.records.endpoints.claimedPorts('udp'), new Set());
     await ok('DeleteNetwork', { NetworkID: NET });
     await ok('DeleteNetwork', { NetworkID: NET });
-    assert.equal(await r.records.getNetwork(NET), undefined);
+    assert.equal(await r.records.networks.getNetwork(NET), undefined);
   });
 
   it('gives no gateway on an internal network (so no docker_gwbridge either) and passes IPv6', async () => {
     const b = body('NetworkDriver.CreateNetwork', (x) => (x.Options as Record<string, unknown>)['com.docker.network.internal'] === true);
     await ok('CreateNetwork', b);
-    const net = (await r.records.getNetwork(String(b.NetworkID)))!;
+    const net = (await r.records.networks.getNetwork(String(b.NetworkID)))!;
     assert.equal(net.internal, true);
     assert.equal(net.ipv6, true);
     assert.deepEqual(net.subnets.map((s) => [s.subnet, s.gateway]), [['10.231.0.0/24', '10.231.0.1'], ['fd00:abc1::/64', 'fd00:abc1::1']]);
@@ -140,7 +140,7 @@ describe('docker NetworkDriver (strand-bridge)', () => {
     assert.equal(join.Gateway, '10.77.0.254');
     // A network removed with an endpoint dockerd dropped while strand was away: both go.
     await ok('DeleteNetwork', { NetworkID: NET });
-    assert.equal(await r.records.getEndpoint(EP), undefined);
+    assert.equal(await r.records.endpoints.getEndpoint(EP), undefined);
     assert.ok(r.driver.calls.includes(`deleteEndpoint ${EP.slice(0, 12)}`));
   });
 
@@ -150,7 +150,7 @@ describe('docker NetworkDriver (strand-bridge)', () => {
     const ce = body('NetworkDriver.CreateEndpoint', (x) => x.EndpointID === EP);
     (ce.Interface as Record<string, string>).Address = '10.78.0.5/16';
     await fails('CreateEndpoint', ce, /not in a subnet/);
-    assert.deepEqual(await r.records.listEndpoints(), []);
+    assert.deepEqual(await r.records.endpoints.listEndpoints(), []);
     // Docker's default IPAM chose 172.20.0.0/16: strand's own networks keep off it, and it off theirs.
     await ok('CreateNetwork', body('NetworkDriver.CreateNetwork', (x) => (x.IPv4Data as { AddressSpace: string }[])[0]?.AddressSpace === 'LocalDefault'));
     await assert.rejects(r.ctl.createNetwork({ name: 'mine', subnets: [{ subnet: '172.20.5.0/24' }] }), /overlaps subnet 172\.20\.0\.0\/16/);
