@@ -28,13 +28,31 @@ export const str = (p: Parsed, key: string): string | undefined => p.values[key]
 export const list = (p: Parsed, key: string): string[] => (p.values[key] as string[] | undefined) ?? [];
 export const flag = (p: Parsed, key: string): boolean => p.values[key] === true;
 
-/** "k=v" pairs (Docker's --opt, --label, --aux-address) into a record. */
+/**
+ * "k=v" pairs (Docker's --opt, --label, --aux-address) into a record. The record
+ * has no prototype, so a key such as __proto__ or constructor is kept as data
+ * (Docker keeps any label key) rather than dropped or read from Object.prototype;
+ * JSON.stringify writes it like any other key.
+ */
 export function keyValues(items: string[], what: string): Record<string, string> {
-  const out: Record<string, string> = {};
+  const out = Object.create(null) as Record<string, string>;
   for (const item of items) {
     const eq = item.indexOf('=');
     if (eq <= 0) throw new StrandError('invalid', `invalid ${what} "${item}": expected KEY=VALUE`);
     out[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return out;
+}
+
+/**
+ * --opt pairs: as keyValues, but a key naming a member of Object.prototype
+ * (__proto__, constructor, toString...) is no driver's option and is refused here,
+ * whatever the driver.
+ */
+export function optionValues(items: string[]): Record<string, string> {
+  const out = keyValues(items, 'option');
+  for (const key of Object.keys(out)) {
+    if (key in Object.prototype) throw new StrandError('invalid', `unknown option "${key}" in --opt ${key}=${out[key]}: no driver has an option of that name; remove it`);
   }
   return out;
 }

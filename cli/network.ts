@@ -5,7 +5,7 @@ import type { Controller, SubnetRequest } from '../core/controller.js';
 import type { NetworkRecord } from '../core/types.js';
 import { shortId } from '../core/ids.js';
 import { engineMembers } from '../cluster/engines.js';
-import { flag, keyValues, list, parse, str, table } from './args.js';
+import { flag, keyValues, list, optionValues, parse, str, table } from './args.js';
 
 const USAGE = `usage: strand network COMMAND
   create [--driver bridge|macvlan|overlay|host|none] [--subnet CIDR]... [--gateway IP]... [--ip-range CIDR]...
@@ -77,7 +77,7 @@ export async function networkCommand(ctl: () => Promise<Controller>, argv: strin
       const c = await ctl();
       const net = await c.createNetwork({
         name: p.positionals[0]!, driver: str(p, 'driver') ?? 'bridge', subnets, ipv6: flag(p, 'ipv6'), internal: flag(p, 'internal'),
-        options: keyValues(list(p, 'opt'), 'option'), labels: keyValues(list(p, 'label'), 'label'),
+        options: optionValues(list(p, 'opt')), labels: keyValues(list(p, 'label'), 'label'),
       });
       console.log(net.id);
       return;

@@ -64,6 +64,8 @@ export function parsePortSpec(spec: string): PortMapping[] {
     const close = rest.indexOf(']');
     if (close < 0) throw bad(spec, 'the "[" of an IPv6 host address is never closed');
     hostIp = rest.slice(1, close);
+    // node:net's isIP takes fe80::1%eth0, but a host binding is an address, not a scope: IPAM and the firewall refuse zones later.
+    if (hostIp.includes('%')) throw bad(spec, `host address "${hostIp}" has a zone id ("%${hostIp.slice(hostIp.indexOf('%') + 1)}"): a host binding takes no zone; give the address alone, e.g. [${hostIp.slice(0, hostIp.indexOf('%'))}]`);
     if (isIP(hostIp) !== 6) throw bad(spec, `"${hostIp}" in brackets is not an IPv6 address`);
     const after = rest.slice(close + 1);
     const parts = after.split(':');

@@ -39,8 +39,14 @@ export function validateNetwork(n: NetworkRules): void {
     if (typeof n[k] !== 'boolean') throw invalid(what, `${k} must be true or false`);
   }
   if (n.hostIp !== undefined && n.hostIp !== '' && isIP(n.hostIp) === 0) throw invalid(what, `hostIp "${n.hostIp}" is not an IP address`);
+  if (n.hostIp?.includes('%')) throw invalid(what, zoneMessage(n.hostIp));
   const port = n.untrackedUdpPort;
   if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) throw invalid(what, `untrackedUdpPort must be an integer from 1 to 65535`);
+}
+
+/** node:net's isIP takes "fe80::1%eth0"; iptables and IPAM do not: a host address is an address, without a zone. */
+function zoneMessage(hostIp: string): string {
+  return `hostIp "${hostIp}" has an IPv6 zone id; a host binding takes the address alone ("${hostIp.slice(0, hostIp.indexOf('%'))}")`;
 }
 
 export function validateEndpoint(e: EndpointPorts): void {
@@ -62,6 +68,7 @@ export function validateEndpoint(e: EndpointPorts): void {
     }
     const hostIp = p.hostIp ?? '';
     if (hostIp !== '' && isIP(hostIp) === 0) throw invalid(what, `${label}: hostIp "${hostIp}" is not an IP address`);
+    if (hostIp.includes('%')) throw invalid(what, `${label}: ${zoneMessage(hostIp)}`);
     // Two mappings of one host address and port would shadow each other.
     const key = `${p.proto}/${hostIp}/${p.hostPort}`;
     if (seen.has(key)) throw invalid(what, `${label}: host port ${p.hostPort}/${p.proto}${hostIp ? ` on ${hostIp}` : ''} is mapped twice`);

@@ -45,7 +45,8 @@ function bool(key: string, value: string): string {
 export function bridgeSettings(network: NetworkRecord, existing: NetworkRecord[]): BridgeSettings {
   const s: BridgeSettings = { bridge: bridgeName(network.id), mtu: '1500', icc: 'true', masquerade: 'true', hostBindingIpv4: '' };
   for (const [key, value] of Object.entries(network.options)) {
-    const setting = KEYS[key];
+    // Own keys only: a key such as __proto__ or toString must not find Object.prototype's.
+    const setting = Object.hasOwn(KEYS, key) ? KEYS[key] : undefined;
     if (!setting) {
       throw new StrandError('invalid', `unknown option "${key}" for the bridge driver; known: ${Object.keys(KEYS).filter((k) => !k.startsWith('com.')).join(', ')} (or their com.docker.network.* names)`);
     }

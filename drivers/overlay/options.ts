@@ -15,7 +15,8 @@ const KEYS: Record<string, 'mtu' | 'vni' | 'steering'> = {
 export function overlaySettings(network: NetworkRecord): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(network.options)) {
-    const setting = KEYS[key];
+    // Own keys only: a key such as __proto__ or toString must not find Object.prototype's.
+    const setting = Object.hasOwn(KEYS, key) ? KEYS[key] : undefined;
     if (!setting) throw new StrandError('invalid', `unknown option "${key}" for the overlay driver; known: mtu, vni (or their com.docker.network.* names), steering`);
     if (setting === 'steering') {
       if (!['true', 'false'].includes(value)) throw new StrandError('invalid', `invalid value "${value}" for option ${key}: use true or false`);

@@ -83,10 +83,36 @@ export function compiler(): string | undefined {
   return undefined;
 }
 
+/**
+ * `value` as a C string literal, quotes included, that compiles to exactly its
+ * UTF-8 bytes: printable ASCII stays, except `"`, `\\` and `?` (trigraphs); every
+ * other byte is a three-digit octal escape, so no quote, backslash or newline in
+ * a path can end the literal or rewrite the front's source. A NUL byte would cut
+ * the C string short, so it is refused; `what` names the value in that error.
+ */
+export function cStringLiteral(value: string, what: string): string {
+  if (value.includes('\0')) throw new StrandError('invalid', `${what} ${JSON.stringify(value)} holds a NUL byte; a C string cannot carry it: use a path without one`);
+  let out = '"';
+  for (const byte of Buffer.from(value, 'utf8')) {
+    const printable = byte >= 0x20 && byte <= 0x7e && byte !== 0x22 && byte !== 0x5c && byte !== 0x3f;
+    out += printable ? String.fromCharCode(byte) : `\\${byte.toString(8).padStart(3, '0')}`;
+  }
+  return out + '"';
+}
+
+/** The -D arguments (passed as argv, no shell) that give the front its plugin name, Node and fallback bundle. */
+export function shimDefines(name: string, nodePath: string, fallback: string): string[] {
+  return [
+    `-DPLUGIN_NAME=${cStringLiteral(name, 'the plugin name')}`,
+    `-DNODE_PATH=${cStringLiteral(nodePath, 'the Node executable path')}`,
+    `-DFALLBACK_PATH=${cStringLiteral(fallback, 'the plugin bundle path (under --dir)')}`,
+  ];
+}
+
 /** Compiles the front for plugin `name` to `out`; `fallback` is the Node bundle it runs without a daemon. */
 export function buildShim(cc: string, source: string, name: string, fallback: string, out: string): void {
   const tmp = `${out}.tmp-${process.pid}`;
-  const defines = [`-DPLUGIN_NAME="${name}"`, `-DNODE_PATH="${process.execPath}"`, `-DFALLBACK_PATH="${fallback}"`];
+  const defines = shimDefines(name, process.execPath, fallback);
   const r = spawnSync(cc, ['-O2', '-Wall', '-o', tmp, ...defines, source], { encoding: 'utf8' });
   if (r.status !== 0) throw new StrandError('internal', `cannot build the CNI front for ${name} with ${cc}: ${r.stderr.trim()}`);
   chmodSync(tmp, 0o755);
@@ -102,7 +128,7 @@ export async function installPlugins(dir: string, options: InstallOptions = {}):
   mkdirSync(dir, { recursive: true });
   const written: string[] = [];
   for (const name of names) {
-    const entry = PLUGINS[name];
+    const entry = Object.hasOwn(PLUGINS, name) ? PLUGINS[name] : undefined;
     if (!entry) throw new StrandError('invalid', `unknown CNI plugin "${name}": strand has ${Object.keys(PLUGINS).join(', ')}`);
     const out = join(dir, name);
     if (cc) {

@@ -1,7 +1,8 @@
 // Docker's legacy plugin transport: POST /<Interface>.<Method> with a JSON
 // body (often none) over a unix socket, always answered with JSON. Failures
 // are HTTP 500 carrying both Err (the NetworkDriver proxy reads it) and Error
-// (the IpamDriver proxy reads only that); unknown methods are 404.
+// (the IpamDriver proxy reads only that); unknown methods are 404, a body
+// over 4 MiB is 413 and closes the connection.
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
@@ -44,24 +45,35 @@ export async function dispatch(handlers: Handlers, method: string, path: string,
   }
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
+/**
+ * The body as text, or null once it passes MAX_BODY. A body too large is read
+ * to its end and thrown away rather than cut off: destroying the socket while
+ * the client still writes resets the connection, and the client never sees why.
+ */
+function readBody(req: IncomingMessage): Promise<string | null> {
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
     let size = 0;
     req.on('data', (b: Buffer) => {
       size += b.length;
-      if (size > MAX_BODY) req.destroy(new Error('request body too large'));
-      else parts.push(b);
+      if (size <= MAX_BODY) parts.push(b);
+      else parts.length = 0;
     });
-    req.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+    req.on('end', () => resolve(size > MAX_BODY ? null : Buffer.concat(parts).toString('utf8')));
     req.on('error', reject);
   });
 }
 
-function send(res: ServerResponse, reply: Reply): void {
+function send(res: ServerResponse, reply: Reply, close = false): void {
   const text = JSON.stringify(reply.body);
-  res.writeHead(reply.status, { 'Content-Type': CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
+  res.writeHead(reply.status, { 'Content-Type': CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text), ...(close ? { Connection: 'close' } : {}) });
   res.end(text);
+}
+
+/** The answer to a body over MAX_BODY: 413 with Docker's error JSON naming the limit; the connection is then closed. */
+export function tooLarge(method: string, path: string): Reply {
+  const name = path.replace(/^\//, '');
+  return failure(413, `strand: ${method} ${name}: the request body is over ${MAX_BODY} bytes (${MAX_BODY >> 20} MiB), the most the plugin reads; send a smaller request`);
 }
 
 /** Listens on a unix socket (mode 0600: only root, i.e. dockerd, may call); resolves once it accepts connections. */
@@ -70,8 +82,8 @@ export async function servePlugin(path: string, handlers: Handlers): Promise<Ser
   rmSync(path, { force: true }); // left by a daemon that died
   const server = createServer((req, res) => {
     readBody(req).then(
-      (raw) => dispatch(handlers, req.method ?? '', req.url ?? '', raw).then((reply) => send(res, reply)),
-      (err: Error) => send(res, failure(400, `strand: ${err.message}`)),
+      (raw) => (raw === null ? send(res, tooLarge(req.method ?? '', req.url ?? ''), true) : dispatch(handlers, req.method ?? '', req.url ?? '', raw).then((reply) => send(res, reply))),
+      (err: Error) => send(res, failure(400, `strand: ${err.message}`), true),
     );
   });
   // dockerd keeps connections open and has no timeout of its own.

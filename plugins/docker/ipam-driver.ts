@@ -19,6 +19,25 @@ export const DEFAULT_POOL_OPTION = 'strand.docker.default-pool';
 // ReleasePool does. Aux and --ip requests look alike (an address, no options).
 const DOCKER_OWNER: Owner = { containerId: 'docker', attachment: { engine: 'docker' } };
 
+/**
+ * Pool option prefixes strand keeps for its own bookkeeping: strand-ipam (CNI)
+ * finds its pools again by cni.network and cni.range, and strand marks pools
+ * with strand.* keys. A Docker pool carrying them would pass for a CNI
+ * network's pool (and be released under it by ReleasePool), so they are refused.
+ */
+const RESERVED_OPTION_PREFIXES = ['cni.', 'strand.'];
+
+/** Docker's --ipam-opt pairs, refused when a key is one strand reserves. */
+function poolOptions(options: Record<string, string>): Record<string, string> {
+  for (const key of Object.keys(options)) {
+    const prefix = RESERVED_OPTION_PREFIXES.find((p) => key.startsWith(p));
+    if (prefix) {
+      throw new StrandError('invalid', `IPAM option "${key}" is reserved: strand keeps ${RESERVED_OPTION_PREFIXES.map((p) => `"${p}*"`).join(' and ')} pool options for its own (CNI) pools, so a Docker pool cannot name or join one; remove --ipam-opt ${key}`);
+    }
+  }
+  return options;
+}
+
 function space(name: string): AddressSpace {
   if (name === LOCAL_SPACE || name === '') return 'local';
   if (name === GLOBAL_SPACE) return 'global';
@@ -60,7 +79,7 @@ export function ipamDriverHandlers(ipam: Ipam, overlays?: OverlayLinks): Handler
         space: space(b.str('AddressSpace')),
         ...(subnet ? { subnet } : {}),
         ...(ipRange ? { ipRange } : {}),
-        options: { ...b.strings('Options'), ...(subnet ? {} : { [DEFAULT_POOL_OPTION]: 'true' }) },
+        options: { ...poolOptions(b.strings('Options')), ...(subnet ? {} : { [DEFAULT_POOL_OPTION]: 'true' }) },
       });
       return { PoolID: pool.id, Pool: pool.subnet, Data: {} };
     },

@@ -19,9 +19,10 @@ const RENAMES: Record<string, Record<string, string>> = {
   macvlan: { 'com.docker.network.driver.mtu': 'mtu' },
 };
 
-function driverOptions(driver: string, generic: Record<string, string>): Record<string, string> {
-  const renames = RENAMES[driver] ?? {};
-  return Object.fromEntries(Object.entries(generic).map(([k, v]) => [renames[k] ?? k, v]));
+/** Docker's generic options as the strand driver's, renamed where it spells them differently (own keys only: "constructor" stays "constructor"). */
+export function driverOptions(driver: string, generic: Record<string, string>): Record<string, string> {
+  const renames = Object.hasOwn(RENAMES, driver) ? RENAMES[driver]! : {};
+  return Object.fromEntries(Object.entries(generic).map(([k, v]) => [Object.hasOwn(renames, k) ? renames[k]! : k, v]));
 }
 
 function plainIp(cidr: string, what: string): string {

@@ -64,8 +64,8 @@ export class OverlayLinks {
   /** The alias of a local pool, if it belongs to an engine's overlay network. */
   async poolAlias(localPoolId: string): Promise<PoolAlias | undefined> {
     for (const link of (await this.links()).values()) {
-      const alias = link.pools[localPoolId];
-      if (alias) return alias;
+      // Own keys only: a PoolID such as __proto__ or toString names no pool.
+      if (Object.hasOwn(link.pools, localPoolId)) return link.pools[localPoolId];
     }
     return undefined;
   }

@@ -26,6 +26,7 @@ export function portRequests(options: Body): PortRequest[] {
   return options.list(PORTMAP).map((b) => {
     const hostIp = b.str('HostIP');
     if (hostIp && !isIP(hostIp)) throw new StrandError('invalid', `invalid host address "${hostIp}" in a published port`);
+    if (hostIp.includes('%')) throw new StrandError('invalid', `invalid host address "${hostIp}" in a published port: it has an IPv6 zone id; publish on the address alone ("${hostIp.slice(0, hostIp.indexOf('%'))}")`);
     const hostPort = port(b.int('HostPort'), 'host port', true);
     const end = b.int('HostPortEnd');
     const req: PortRequest = { proto: proto(b.int('Proto')), hostIp, hostPort, containerPort: port(b.int('Port'), 'container port', false) };

@@ -72,7 +72,8 @@ export class Body {
   /** A string → string map; non-string values are refused, naming the key. */
   strings(key: string): Record<string, string> {
     const o = this.obj(key).value;
-    const out: Record<string, string> = {};
+    // No prototype: a key such as __proto__ stays a key (for the driver to judge) instead of vanishing.
+    const out = Object.create(null) as Record<string, string>;
     for (const [k, v] of Object.entries(o)) {
       if (typeof v !== 'string') throw bad(this.method, `${key}.${k} must be a string`);
       out[k] = v;

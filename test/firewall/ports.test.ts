@@ -48,6 +48,14 @@ describe('parsePortSpec', () => {
     assert.throws(() => parsePortSpec('[::1]:80'), invalid(/expected \[IPv6\]:hostPort:containerPort/));
     assert.throws(() => parsePortSpec('1.2.3.4:80:80:80'), invalid(/too many ":"/));
   });
+
+  it('refuses an IPv6 zone id in the host address (issue 13)', () => {
+    for (const spec of ['[fe80::1%eth0]:8080:80', '[fe80::1%eth0]::80/udp', '[fe80::1%25eth0]:8080:80', '[fe80::1%]:8080:80']) {
+      assert.throws(() => parsePortSpec(spec), invalid(/host address "fe80::1%.*" has a zone id .*a host binding takes no zone; give the address alone, e\.g\. \[fe80::1\]/), spec);
+    }
+    assert.throws(() => parsePortSpec('fe80::1%eth0:8080:80'), invalid(/too many ":"/));
+    assert.deepEqual(parsePortSpec('[fe80::1]:8080:80'), [{ proto: 'tcp', hostIp: 'fe80::1', hostPort: 8080, containerPort: 80 }]);
+  });
 });
 
 describe('pickFreePort', () => {

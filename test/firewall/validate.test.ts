@@ -27,4 +27,9 @@ describe('firewall input validation', () => {
     assert.throws(() => validateEndpoint({ ...e, ports: [{ proto: 'tcp', hostPort: 80, containerPort: 1.5 }] }), invalid(/containerPort must be an integer/));
     assert.throws(() => validateEndpoint({ ...e, ports: [{ proto: 'tcp', hostIp: 'x', hostPort: 80, containerPort: 80 }] }), invalid(/hostIp "x"/));
   });
+
+  it('refuses an IPv6 zone id in a host address, whichever front door it came through (issue 13)', () => {
+    assert.throws(() => validateNetwork({ ...n, hostIp: 'fe80::1%eth0' }), invalid(/network "n1": hostIp "fe80::1%eth0" has an IPv6 zone id; a host binding takes the address alone \("fe80::1"\)/));
+    assert.throws(() => validateEndpoint({ ...e, ports: [{ proto: 'tcp', hostIp: 'fe80::1%2', hostPort: 80, containerPort: 80 }] }), invalid(/port mapping .*: hostIp "fe80::1%2" has an IPv6 zone id/));
+  });
 });

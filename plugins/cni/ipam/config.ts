@@ -2,14 +2,13 @@
 // top-level subnet, routes, dataDir, resolvConf, requested IPs) plus strand's
 // `store`. Everything is checked here, before the store is touched, so a bad
 // config fails with code 7 naming the field and writes nothing.
-import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { type Cidr, type Ip, bits, formatCidr, formatIp, lastOf, parseCidr, parseIp } from '../../../ipam/cidr.js';
 import { parseStoreUrl } from '../../../store/url.js';
 import { DEFAULT_STORE_URL } from '../../../store/url.js';
 import { getCi } from '../protocol/args.js';
 import { isObject } from '../protocol/config.js';
-import { parseResolvConf } from './resolv.js';
+import { parseResolvConf, readResolvConf } from './resolv.js';
 import { CniError, CNI_CODES, type CniDns, type CniRequest, type CniRoute } from '../protocol/types.js';
 
 export interface RangeConf {
@@ -240,13 +239,7 @@ export function parseIpamConfig(req: CniRequest, options: { withRequests?: boole
   };
   const resolv = str(ipam, 'resolvConf', 'ipam');
   if (resolv !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(resolv, 'utf8');
-    } catch (err) {
-      throw new CniError(CNI_CODES.io, `ipam.resolvConf: cannot read ${resolv}: ${(err as Error).message}`);
-    }
-    conf.dns = parseResolvConf(text);
+    conf.dns = parseResolvConf(readResolvConf(resolv));
   }
   return conf;
 }

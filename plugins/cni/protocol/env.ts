@@ -14,8 +14,17 @@ export type CniEnv = Pick<CniRequest, 'command' | 'containerId' | 'netns' | 'ifN
 
 type Env = Record<string, string | undefined>;
 
+/**
+ * A variable's value, undefined when absent or empty. A NUL byte is refused
+ * (code 4): no real environment can carry one (execve ends the string there),
+ * but the daemon's socket frame can, and a path or name cut at it by the
+ * kernel or libc would name something other than what was checked.
+ */
 function value(env: Env, name: string): string | undefined {
   const v = env[name];
+  if (v !== undefined && v.includes('\0')) {
+    throw new CniError(CNI_CODES.invalidEnv, `invalid ${name} ${JSON.stringify(v)}: it holds a NUL byte; send the value without it`);
+  }
   return v === undefined || v === '' ? undefined : v;
 }
 
@@ -39,6 +48,7 @@ export function checkIfName(name: string | undefined): string {
   if (Buffer.byteLength(name) > 15) throw bad(`${Buffer.byteLength(name)} bytes; at most 15 fit IFNAMSIZ`);
   if (name === '.' || name === '..') throw bad('"." and ".." are not interface names');
   if (/[/:\s]/.test(name)) throw bad('"/", ":" and whitespace are not allowed');
+  if (name.includes('\0')) throw bad('a NUL byte is not allowed');
   return name;
 }
 

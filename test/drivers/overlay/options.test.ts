@@ -23,3 +23,13 @@ describe('overlay options', () => {
     assert.throws(() => overlaySettings(net({ rps: 'true' })), /unknown option "rps" for the overlay driver; known: mtu, vni .*steering/);
   });
 });
+
+describe('overlay options: keys of Object.prototype', () => {
+  for (const key of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
+    it(`refuses the key ${key} as an unknown option`, () => {
+      const options = JSON.parse(`{"${key}":"1"}`) as Record<string, string>;
+      assert.ok(Object.hasOwn(options, key));
+      assert.throws(() => overlaySettings(net(options)), new RegExp(`unknown option "${key}" for the overlay driver`));
+    });
+  }
+});

@@ -86,4 +86,31 @@ describe('docker plugin transport', () => {
     assert.equal(a.status, 400);
     assert.match(JSON.parse(a.text).Err, /not JSON/);
   });
+
+  it('answers a body over 4 MiB with 413 and Docker\'s error JSON naming the limit, then closes (issue 13)', async () => {
+    const { request } = await import('node:http');
+    const send = (body: Buffer) => new Promise<{ status: number; text: string; connection: string | undefined }>((resolve, reject) => {
+      const req = request({ socketPath: socket, path: '/NetworkDriver.DeleteEndpoint', method: 'POST', headers: { 'Content-Length': body.length } }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text, connection: res.headers.connection }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    const big = await send(Buffer.alloc((4 << 20) + 1, 0x20));
+    assert.equal(big.status, 413);
+    const json = JSON.parse(big.text) as { Err: string; Error: string };
+    assert.match(json.Err, /^strand: POST NetworkDriver\.DeleteEndpoint: the request body is over 4194304 bytes \(4 MiB\), the most the plugin reads; send a smaller request$/);
+    assert.equal(json.Error, json.Err);
+    assert.equal(big.connection, 'close');
+    // At the limit the body is read and handed over; the server still answers after the refusal.
+    const exact = { NetworkID: 'n', EndpointID: 'e', Pad: '' };
+    const pad = (4 << 20) - Buffer.byteLength(JSON.stringify(exact));
+    const body = Buffer.from(JSON.stringify({ ...exact, Pad: 'x'.repeat(pad) }));
+    assert.equal(body.length, 4 << 20);
+    const ok = await send(body);
+    assert.equal(ok.status, 200);
+    assert.equal((seen.at(-1) as { Pad: string }).Pad.length, pad);
+  });
 });

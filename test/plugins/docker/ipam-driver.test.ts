@@ -84,6 +84,17 @@ describe('docker IpamDriver (strand-ipam)', () => {
     await fails('RequestPool', { AddressSpace: 'strand-local', Pool: '10.99.0.0/16', SubPool: '', Options: {}, V6: false }, /overlaps pool/);
   });
 
+  it('refuses pool options strand keeps for CNI pools, so a Docker pool cannot pass for one (issue 13)', async () => {
+    for (const Options of [{ 'cni.network': 'cninet' }, { 'cni.range': '10.88.0.0/16' }, { 'cni.network': 'cninet', 'cni.range': '10.88.0.0/16' }, { 'strand.docker.default-pool': 'true' }, { ok: '1', 'strand.x': 'y' }]) {
+      const key = Object.keys(Options).find((k) => k.startsWith('cni.') || k.startsWith('strand.'))!;
+      await fails('RequestPool', { AddressSpace: 'strand-local', Pool: '10.88.0.0/16', SubPool: '', Options, V6: false }, new RegExp(`IPAM option "${key.replace(/\./g, '\\.')}" is reserved: .*remove --ipam-opt ${key.replace(/\./g, '\\.')}`));
+    }
+    assert.deepEqual(await r.ctl.ipamService().listPools('local'), []);
+    // Other keys, Docker's included, are kept.
+    const pool = await ok('RequestPool', { AddressSpace: 'strand-local', Pool: '10.88.0.0/16', SubPool: '', Options: { 'com.docker.x': '1', cninetwork: 'x' }, V6: false });
+    assert.deepEqual((await r.ctl.ipamService().getPool(String(pool.PoolID))).options, { 'com.docker.x': '1', cninetwork: 'x' });
+  });
+
   it('gives a different default pool each time an empty Pool is asked again', async () => {
     const empty = poolBody((b) => b.Pool === '');
     const a = await ok('RequestPool', empty);

@@ -2,7 +2,7 @@
 // real transport, against core with a recording fake bridge driver.
 import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
-import { networkDriverHandlers } from '../../../plugins/docker/network-driver.js';
+import { driverOptions, networkDriverHandlers } from '../../../plugins/docker/network-driver.js';
 import { body } from './captures.js';
 import { post, removeDir, rig, serve, type Rig, caller } from './fixtures.js';
 
@@ -45,6 +45,18 @@ describe('docker NetworkDriver (strand-bridge)', () => {
   it('activates and reports local scope', async () => {
     assert.deepEqual((await post(socket, '/Plugin.Activate', null)).json, { Implements: ['NetworkDriver'] });
     assert.deepEqual(await ok('GetCapabilities', null), { Scope: 'local', ConnectivityScope: 'local' });
+  });
+
+  it('refuses an --opt key of Object.prototype as an unknown option, not dropping it (issue 13)', async () => {
+    for (const key of ['__proto__', 'constructor', 'toString']) {
+      const b = createBody();
+      // Parsed from JSON text, as dockerd's body is: __proto__ is an own key there.
+      (b.Options as Record<string, unknown>)['com.docker.network.generic'] = JSON.parse(`{"${key}":"x"}`);
+      await fails('CreateNetwork', b, new RegExp(`unknown option "${key}" for the bridge driver`));
+    }
+    assert.deepEqual(await r.ctl.listNetworks(), []);
+    assert.deepEqual(driverOptions('macvlan', JSON.parse('{"constructor":"1","__proto__":"2","com.docker.network.driver.mtu":"1400"}')), JSON.parse('{"constructor":"1","__proto__":"2","mtu":"1400"}'));
+    assert.deepEqual(driverOptions('toString', { a: '1' }), { a: '1' });
   });
 
   it('refuses an unknown --opt key clearly and keeps nothing', async () => {

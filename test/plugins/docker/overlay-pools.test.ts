@@ -77,6 +77,16 @@ describe('docker IpamDriver pools of strand-overlay networks', () => {
     assert.ok((await b.ipam.listAllocations(cluster.id)).some((x) => `${x.address}/24` === more.Address));
   });
 
+  it('takes a PoolID such as __proto__ or toString for no linked pool (issue 13)', async () => {
+    await a.links.add({ engineNetworkId: 'a'.repeat(64), clusterId: 'c'.repeat(64), pools: { 'local-1': { globalPoolId: 'global-1', local: [] } } });
+    for (const id of ['__proto__', 'toString', 'constructor']) {
+      assert.equal(await a.links.poolAlias(id), undefined, id);
+      // An unknown pool: Docker's releases are idempotent, so this succeeds (it was a TypeError on Object.prototype's "local").
+      assert.deepEqual(await a.call('ReleaseAddress', { PoolID: id, Address: '10.50.0.9' }), {}, id);
+    }
+    assert.deepEqual(await a.links.poolAlias('local-1'), { globalPoolId: 'global-1', local: [] });
+  });
+
   it('marks a pool it picked itself, which hosts could not agree on', async () => {
     const picked = await a.call('RequestPool', { AddressSpace: 'strand-local', Pool: '', SubPool: '', Options: {}, V6: false });
     assert.equal((await a.ipam.getPool(String(picked.PoolID))).options[DEFAULT_POOL_OPTION], 'true');

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatIp } from '../../../../ipam/cidr.js';
@@ -105,6 +106,32 @@ describe('strand-ipam config', () => {
 
   it('a resolvConf that cannot be read is code 5 naming the file', () => {
     fails({ ...base, ranges: [[{ subnet: '10.0.0.0/24' }]], resolvConf: '/nonexistent/resolv.conf' }, 5, /cannot read \/nonexistent\/resolv\.conf/);
+  });
+
+  it('a resolvConf that is not a regular file of at most 64 KiB is code 7 saying why (issue 13)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strand-resolv-'));
+    const ranges = [[{ subnet: '10.0.0.0/24' }]];
+    try {
+      const fifo = join(dir, 'fifo');
+      execFileSync('mkfifo', [fifo]);
+      // Opened without blocking: nobody writes to the FIFO, and the check does not hang.
+      fails({ ...base, ranges, resolvConf: fifo }, 7, /^ipam\.resolvConf: .*\/fifo is a FIFO, not a regular file; point resolvConf at a resolv\.conf file$/);
+      fails({ ...base, ranges, resolvConf: dir }, 7, /is a directory, not a regular file/);
+      fails({ ...base, ranges, resolvConf: '/dev/null' }, 7, /\/dev\/null is a character device, not a regular file/);
+      fails({ ...base, ranges, resolvConf: '/proc/self/environ' }, 7, /\/proc\/self\/environ is in \/proc, a kernel file, not a regular file/);
+      if (existsSync('/sys/kernel/mm/transparent_hugepage/enabled')) fails({ ...base, ranges, resolvConf: '/sys/kernel/mm/transparent_hugepage/enabled' }, 7, /is in \/sys, a kernel file/);
+      const big = join(dir, 'big.conf');
+      writeFileSync(big, 'nameserver 10.0.0.53\n'.padEnd((64 << 10) + 1, '#'));
+      fails({ ...base, ranges, resolvConf: big }, 7, /big\.conf is 65537 bytes; at most 65536 \(64 KiB\) are read/);
+      // Exactly 64 KiB is read, through a symlink as /etc/resolv.conf often is.
+      const edge = join(dir, 'edge.conf');
+      writeFileSync(edge, 'nameserver 10.0.0.53\n'.padEnd(64 << 10, '#'));
+      const link = join(dir, 'link.conf');
+      symlinkSync(edge, link);
+      assert.deepEqual(parseIpamConfig(req({ ...base, ranges, resolvConf: link })).dns, { nameservers: ['10.0.0.53'] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('reads resolvConf into dns', () => {

@@ -87,4 +87,19 @@ describe('cni env', () => {
     assert.match(code(() => checkNetworkName(undefined)).msg, /missing network name/);
     assert.match(code(() => checkNetworkName(5)).msg, /must be a string/);
   });
+
+  it('a NUL byte in any CNI_* value it reads is code 4 naming the variable (issue 13)', () => {
+    const cases: [string, string][] = [
+      ['CNI_COMMAND', 'ADD\0'], ['CNI_CONTAINERID', 'c1\0x'], ['CNI_NETNS', '/run/netns/x\0/../../etc'],
+      ['CNI_IFNAME', 'eth0\0'], ['CNI_ARGS', 'IP=10.0.0.5\0'], ['CNI_PATH', '/opt/cni/bin\0:/x'],
+    ];
+    for (const [name, v] of cases) {
+      const e = code(() => readEnv({ ...ENV, CNI_COMMAND: 'ADD', CNI_PATH: '/opt/cni/bin', [name]: v }));
+      assert.equal(e.code, 4, name);
+      assert.match(e.msg, new RegExp(`^invalid ${name} ".*\\\\u0000.*": it holds a NUL byte; send the value without it$`), name);
+    }
+    // DEL without a namespace still reads CNI_NETNS when given.
+    assert.equal(code(() => readEnv({ ...ENV, CNI_COMMAND: 'DEL', CNI_PATH: '/b', CNI_NETNS: '\0' })).code, 4);
+    assert.match(code(() => checkIfName('e\0')).msg, /invalid CNI_IFNAME "e\\u0000": a NUL byte is not allowed/);
+  });
 });
