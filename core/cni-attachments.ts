@@ -10,12 +10,10 @@ import type { CoreContext } from './context.js';
 import type { Networks, CniNetworkRequest } from './networks.js';
 import type { DetachedEndpoints } from './detached-endpoints.js';
 import { Undo } from './undo.js';
-import { cniNetworkId } from './ids.js';
+import { CNI_LABEL, cniNetworkId } from './ids.js';
 import { configureEndpoint, removeInterfaceIn } from './sandbox-net.js';
 import type { EndpointRecord, NetworkRecord, PortBinding } from './types.js';
 
-/** Labels on an attachment's record: GC finds a CNI network's attachments by them. */
-export const CNI_LABEL = { network: 'cni.network', containerId: 'cni.containerId', ifName: 'cni.ifName', netns: 'cni.netns' } as const;
 
 /**
  * Making a CNI network and saving an attachment's record, against removing

@@ -29,7 +29,7 @@ export type { ConnectRequest } from './endpoints.js';
 export type { DetachedEndpointRequest } from './detached-endpoints.js';
 export type { CniAttachRequest, CniLegacyAttachment } from './cni-attachments.js';
 export type { CniNetworkRequest } from './networks.js';
-export { CNI_LABEL } from './cni-attachments.js';
+export { CNI_LABEL } from './ids.js';
 
 export interface ControllerOptions {
   store: Store;

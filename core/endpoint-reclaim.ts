@@ -15,10 +15,9 @@ import type { CoreContext } from './context.js';
 import type { Sandboxes } from './sandboxes.js';
 import type { DetachedEndpoints } from './detached-endpoints.js';
 import { poolOf } from './networks.js';
+import { CNI_LABEL } from './ids.js';
 import type { EndpointRecord, NetworkRecord } from './types.js';
 
-/** CNI attachments (detached endpoints) keep their interface name in this label; their addresses are owned by (endpoint id, interface). */
-const CNI_IFNAME_LABEL = 'cni.ifName';
 
 export interface Reclaimed {
   republished: string[];
@@ -95,7 +94,7 @@ export class EndpointReclaim {
   /** Allocates the free addresses again under the endpoint; false (and nothing kept) if one was taken meanwhile. */
   private async retake(net: NetworkRecord, ep: EndpointRecord, free: { cidr: string; poolId: string | undefined }[]): Promise<boolean> {
     const { ipam } = this.ctx;
-    const ifName = ep.ifName || ep.labels?.[CNI_IFNAME_LABEL];
+    const ifName = ep.ifName || ep.labels?.[CNI_LABEL.ifName];
     const owner: Owner = { endpointId: ep.id, ...(ifName ? { ifName } : {}), attachment: { network: net.name } };
     const got: { poolId: string; address: string }[] = [];
     for (const f of free) {

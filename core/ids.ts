@@ -21,6 +21,8 @@ export const shortId = (id: string): string => id.slice(0, 12);
  */
 export const cniId = (text: string): string => 'cni' + createHash('sha256').update(text).digest('hex').slice(0, 61);
 export const cniNetworkId = (network: string): string => cniId(`cni/${network}`);
+/** Labels on a CNI attachment's endpoint record: GC finds a CNI network's attachments by them, the reclaim its interface. */
+export const CNI_LABEL = { network: 'cni.network', containerId: 'cni.containerId', ifName: 'cni.ifName', netns: 'cni.netns' } as const;
 export const cniAttachmentId = (network: string, containerId: string, ifName: string): string => cniId(`cni/${network}/${containerId}/${ifName}`);
 
 /** Prefixes of every kernel object name strand derives from an id. */

@@ -11,7 +11,7 @@
 // "cni…" id: core's reconcile restores its veth on a daemon restart like any
 // endpoint of the network, and never takes it for an orphan.
 import { Netlink } from '../../../netlink/index.js';
-import type { Controller } from '../../../core/controller.js';
+import { CNI_LABEL, type Controller } from '../../../core/controller.js';
 import { configureEndpoint } from '../../../core/sandbox-net.js';
 import { hostVethName } from '../../../core/ids.js';
 import type { NetworkRecord } from '../../../core/types.js';
@@ -36,9 +36,6 @@ export interface OverlayDaemon {
   /** `strand daemon --advertise-addr`: this host's VTEP is registered and its peers programmed. */
   agent: boolean;
 }
-
-/** Labels on the endpoint record: GC finds a CNI network's attachments by them. */
-const LABEL = { network: 'cni.network', containerId: 'cni.containerId', ifName: 'cni.ifName' } as const;
 
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
@@ -112,7 +109,7 @@ export function overlayHandlers(daemon?: OverlayDaemon): PluginHandlers {
         await ctl.releaseAddresses(ownerOf(id, req.ifName));
         const addresses = await allocate(ctl, network, req, id);
         try {
-          const labels = { [LABEL.network]: req.config.name, [LABEL.containerId]: req.containerId, [LABEL.ifName]: req.ifName };
+          const labels = { [CNI_LABEL.network]: req.config.name, [CNI_LABEL.containerId]: req.containerId, [CNI_LABEL.ifName]: req.ifName };
           // The veth's pod end is made right inside the pod, under its final name.
           const endpoint = await ctl.createDetachedEndpoint(network.id, { id, addresses, mac: mac ?? '', labels, sandbox: { ns, ifName: req.ifName } });
           const { join } = await ctl.joinDetached(id, ns);
@@ -160,8 +157,8 @@ export function overlayHandlers(daemon?: OverlayDaemon): PluginHandlers {
       const keep = new Set(req.validAttachments.map((a) => attachmentId(req.config.name, a.containerId, a.ifName)));
       // This host's endpoints only; other hosts' GC collects theirs.
       for (const ep of await ctl.endpointsOf(net)) {
-        const ifName = ep.labels?.[LABEL.ifName];
-        if (ep.labels?.[LABEL.network] !== req.config.name || ifName === undefined || keep.has(ep.id)) continue;
+        const ifName = ep.labels?.[CNI_LABEL.ifName];
+        if (ep.labels?.[CNI_LABEL.network] !== req.config.name || ifName === undefined || keep.has(ep.id)) continue;
         await detach(ctl, ep.id, ifName);
       }
     },

@@ -1,3 +1,3 @@
 // Ids of CNI attachments, as core derives them (core/ids.ts): stable per
 // (network, container, interface), so DEL, CHECK and GC find what ADD made.
-export { cniId as hashId, cniAttachmentId as attachmentId } from '../../../core/ids.js';
+export { cniAttachmentId as attachmentId } from '../../../core/ids.js';
