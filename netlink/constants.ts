@@ -158,5 +158,6 @@ export const O_RDONLY = 0;
 export const O_CREAT = 0o100;
 export const O_EXCL = 0o200;
 export const O_CLOEXEC = 0o2000000;
+export const O_NONBLOCK = 0o4000;
 
 export const IFNAMSIZ = 16;

@@ -5,7 +5,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StrandError } from '../common/errors.js';
 import {
-  CLONE_NEWNET, MS_BIND, MS_REC, MS_SHARED, MNT_DETACH, O_RDONLY, O_CREAT, O_EXCL, O_CLOEXEC,
+  CLONE_NEWNET, MS_BIND, MS_REC, MS_SHARED, MNT_DETACH, O_RDONLY, O_CREAT, O_EXCL, O_CLOEXEC, O_NONBLOCK,
 } from './constants.js';
 import { libc, errno, errnoName } from '../common/libc.js';
 import { syscallError } from './errors.js';
@@ -40,7 +40,8 @@ export function validateNetnsName(name: string): void {
 }
 
 function openFd(path: string, what: string): number {
-  const fd = libc.open(path, O_RDONLY | O_CLOEXEC, 0) as number;
+  // Non-blocking: a FIFO given as a namespace (a hostile CNI_NETNS) would otherwise block the whole process on open.
+  const fd = libc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK, 0) as number;
   if (fd < 0) throw syscallError(errno(), { action: 'open', object: what });
   return fd;
 }
