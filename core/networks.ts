@@ -169,8 +169,11 @@ export class Networks {
       return known;
     }
     const record = this.cniView(req, subnets, known?.created);
-    // What the first ADD found already there stays found-there: strand did not make it.
-    if (known?.driverState.adopted) record.driverState.adopted = known.driverState.adopted;
+    // Whether strand made the bridge was settled by the first ADD: the bridge it made then is there now, and still its own.
+    if (known) {
+      if (known.driverState.adopted) record.driverState.adopted = known.driverState.adopted;
+      else delete record.driverState.adopted;
+    }
     if (!known) {
       await driver.createNetwork(record);
       record.kernelFingerprint = driver.networkFingerprint?.(record);
