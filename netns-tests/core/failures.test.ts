@@ -73,7 +73,7 @@ describe('strand failures and bad input', function () {
     refused(h, ['run', '--network', 'n1', '-p', '70000:80', '--', 'true'], /port 70000 is out of range/);
     refused(h, ['run', '--network', 'host', '-p', '8080:80', '--', 'true'], /cannot be used/);
     refused(h, ['run', '--network', 'nosuch', '--', 'true'], /network "nosuch" not found/);
-    refused(h, ['run', '--network', 'n1', '--', '/no/such/program'], /could not be started/);
+    refused(h, ['run', '--network', 'n1', '--', '/nonexistent/program'], /could not be started/);
     assert.deepEqual(snapshot(h), before);
     assert.deepEqual(h.ps().map((s) => s.name), ['a']);
   });
