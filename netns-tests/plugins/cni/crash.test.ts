@@ -11,7 +11,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { ipJson, run, uniqueName, useTestBed, type TestBed } from '../../../test/support/harness.js';
+import { ipJson, run, uniqueName, useTestBed, waitFor, type TestBed } from '../../../test/support/harness.js';
 import { World } from '../../../test/support/topology.js';
 import { invokePluginRaw, type RawOutcome } from '../../../plugins/cni/protocol/exec.js';
 import { attachmentId } from '../../../plugins/cni/protocol/attachment.js';
@@ -157,7 +157,10 @@ describe('CNI plugins killed with kill -9 during ADD', function () {
       if (killed && t.mode !== 'forget') {
         // A runtime DELs a failed ADD (no cached result: no prevResult), with the same port mappings.
         await runConflist(list, r.opts(cid, netns, { verb: 'DEL', capabilityArgs: { portMappings: ports(i) } }));
-        assert.ok(!ipJson<{ ifname: string }>(['link', 'show'], r.world.host.name).some((l) => l.ifname === hostVethName(attachmentId('crash', cid, 'eth0'))), `trial ${i}: DEL left the veth`);
+        const vethLeft = (): boolean => ipJson<{ ifname: string }>(['link', 'show'], r.world.host.name).some((l) => l.ifname === hostVethName(attachmentId('crash', cid, 'eth0')));
+        // A daemon removes the veth on a worker thread, after its answer: wait for it, bounded.
+        if (daemon) await waitFor('the DELed veth to go', () => !vethLeft(), 5000).catch(() => undefined);
+        assert.ok(!vethLeft(), `trial ${i}: DEL left the veth`);
         assert.ok(!(await heldAddresses(r.store, 'crash')).some((h) => h.containerId === cid), `trial ${i}: DEL left the address`);
         assert.doesNotMatch(run('ip', ['netns', 'exec', r.world.host.name, 'iptables-save', '-t', 'nat']).stdout, new RegExp(`--dport ${20000 + i} `), `trial ${i}: DEL left the port rule`);
         if (t.mode === 'del-readd') {
@@ -178,7 +181,10 @@ describe('CNI plugins killed with kill -9 during ADD', function () {
     const report = trials.map((t) => `${t.cid}:${t.delayMs}ms:${t.killed ? 'killed' : 'done'}:${t.mode}`).join(' ');
     // Links: the bridge holds exactly the valid attachments' veths; no other strand veth exists.
     const wantVeths = valid.map((t) => hostVethName(attachmentId('crash', t.cid, 'eth0'))).sort();
-    assert.deepEqual(ipJson<{ ifname: string }>(['link', 'show', 'master', bridge], r.world.host.name).map((l) => l.ifname).sort(), wantVeths, report);
+    const onBridge = (): string[] => ipJson<{ ifname: string }>(['link', 'show', 'master', bridge], r.world.host.name).map((l) => l.ifname).sort();
+    // A daemon removes the veths GC collected on a worker thread, after its answer: wait for it, bounded.
+    if (daemon) await waitFor('the collected veths to go', () => onBridge().length === wantVeths.length, 10000).catch(() => undefined);
+    assert.deepEqual(onBridge(), wantVeths, report);
     assert.deepEqual(ipJson<{ ifname: string }>(['link', 'show'], r.world.host.name).map((l) => l.ifname).filter((n) => /^s[vt](cni)?[0-9a-f]{9,12}$/.test(n)).sort(), wantVeths, report);
     // Killed, forgotten containers have nothing left in their namespace either.
     for (const t of trials.filter((x) => !x.valid)) assert.deepEqual(ipJson<{ ifname: string }>(['link', 'show'], t.netns.slice('/run/netns/'.length)).map((l) => l.ifname), ['lo'], `${t.cid}: ${report}`);
